@@ -215,6 +215,7 @@ class PullRequest(SQLModel, table=True):
     draft: bool = False
     open: bool = True
     comment_id: int | None = Field(default=None, sa_type=BigInteger)
+    report_comment_id: int | None = Field(default=None, sa_type=BigInteger)  # the deep scan's
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -229,4 +230,79 @@ class CheckRun(SQLModel, table=True):
     name: str = Field(max_length=100)
     github_id: int | None = Field(default=None, sa_type=BigInteger)
     build_id: int | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Secret(SQLModel, table=True):
+    """An installation's secret (e.g. its LLM key), encrypted at rest with the service's keys."""
+
+    __table_args__ = (UniqueConstraint("installation_id", "name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    installation_id: int = _fk("installation.id")
+    name: str = Field(max_length=100)
+    ciphertext: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    key_id: str = Field(max_length=16)  # which encryption key sealed it, for rotation
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Usage(SQLModel, table=True):
+    """How much of one quota kind a scope used in one period; changed only by atomic increments."""
+
+    __table_args__ = (
+        UniqueConstraint("installation_id", "scope", "subject", "kind", "period_start"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    installation_id: int = _fk("installation.id")
+    scope: str = Field(max_length=32)  # installation | user | pull_request
+    subject: str = Field(default="", max_length=200)  # the user's login, or "repository#number"
+    kind: str = Field(max_length=32)  # a policies.quotas.QuotaKind value
+    period_start: datetime = Field(sa_type=UTCDateTime)
+    amount: float = 0.0
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class QuoteStatus(StrEnum):
+    PENDING = "pending"  # waiting for `/clarity deep-scan confirm`
+    CONFIRMED = "confirmed"
+    EXPIRED = "expired"
+
+
+class Quote(SQLModel, table=True):
+    """An estimate given before an expensive build; above the threshold it waits for a confirm."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    installation_id: int = _fk("installation.id")
+    repository_id: int = _fk("repository.id")
+    pr_number: int
+    head_sha: str = Field(max_length=40)
+    requester: str = Field(max_length=100)
+    comment_id: int = Field(sa_type=BigInteger, sa_column_kwargs={"unique": True})
+    tier: BuildTier = Field(sa_type=_enum(BuildTier))
+    status: QuoteStatus = Field(default=QuoteStatus.PENDING, sa_type=_enum(QuoteStatus))
+    estimate: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    build_id: int | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Trajectory(SQLModel, table=True):
+    """One agent run of a build's node: its events, tool calls and outputs, cost and end state."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    build_id: int = Field(sa_column=Column(ForeignKey("build.id", ondelete="CASCADE"), index=True))
+    task_key: str = Field(max_length=128)
+    role: str = Field(max_length=32)
+    attempt: int = 1
+    model: str = Field(default="", max_length=200)
+    status: str = Field(
+        max_length=32
+    )  # finished | invalid | budget | iterations | stuck | error ...
+    iterations: int = 0
+    cost_usd: float = 0.0
+    duration_seconds: float = 0.0
+    error: str | None = None
+    events: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
