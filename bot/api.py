@@ -1,25 +1,39 @@
-"""`/v1/builds`: a build's state, its live event stream (SSE), and control actions."""
+"""`/v1`: a build's state, live event stream (SSE) and control actions; installation secrets."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import structlog
 from sqlmodel import col, select
 from starlette.requests import Request
-from starlette.responses import JSONResponse, StreamingResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from bot.auth import AuthError, Forbidden, Grant, Scope, capability_grant, token_grant
-from bot.errors import BadRequest, Conflict, NotAllowed, NotFound, Unauthenticated
+from bot.errors import BadRequest, Conflict, HTTPError, NotAllowed, NotFound, Unauthenticated
 from bot.models import Build, BuildEvent, Task
 from bot.queue import fast_queue
+from bot.secret_store import (
+    InvalidSecret,
+    MaskedSecret,
+    NoEncryptionKeys,
+    SecretStore,
+    UnknownInstallation,
+)
 from bot.state import AppState
 from orchestrator import control
 from orchestrator.transitions import TERMINAL_BUILD, TransitionError
 
 KEEPALIVE_SECONDS = 15.0
+# Secrets are installation-wide: only operator tokens reach them, never a build link.
+SECRETS_READ = Scope.READ
+SECRETS_WRITE = Scope.CONTROL
+
+log = structlog.get_logger(__name__)
 
 
 async def _grant(request: Request) -> Grant:
@@ -144,8 +158,83 @@ async def control_build(request: Request) -> JSONResponse:
     return JSONResponse({"build": build.id, "action": action}, status_code=202)
 
 
+async def _secret_store(request: Request, scope: Scope) -> tuple[SecretStore, int, str]:
+    """The store, the installation id and who is asking, once the credential allows `scope`."""
+    grant = await _grant(request)
+    if scope not in grant.scopes or grant.build_id is not None:
+        raise NotAllowed(f"this credential does not allow {scope.value} on installation secrets")
+    state: AppState = request.app.state.clarity
+    store = SecretStore(state.db, state.settings.encryption_keys)
+    return store, request.path_params["installation_id"], grant.subject
+
+
+@contextmanager
+def _secret_errors() -> Iterator[None]:
+    try:
+        yield
+    except UnknownInstallation as error:
+        raise NotFound(str(error)) from None
+    except InvalidSecret as error:
+        raise BadRequest(str(error)) from None
+    except NoEncryptionKeys as error:
+        raise HTTPError(str(error)) from None
+
+
+def _masked_json(secret: MaskedSecret) -> dict[str, str]:
+    return {
+        "name": secret.name,
+        "mask": secret.mask,
+        "key_id": secret.key_id,
+        "updated_at": secret.updated_at.isoformat(),
+    }
+
+
+async def put_secret(request: Request) -> JSONResponse:
+    store, installation, subject = await _secret_store(request, SECRETS_WRITE)
+    try:
+        body = await request.json()
+    except ValueError:
+        raise BadRequest('send a JSON body {"value": "..."}') from None
+    if not isinstance(body, dict) or not isinstance(body.get("value"), str):
+        raise BadRequest('send a JSON body {"value": "..."} with the value as a string')
+    name = request.path_params["name"]
+    with _secret_errors():
+        stored = await store.put(installation, name, body["value"])
+    log.info("secret.stored", installation=installation, name=name, by=subject)
+    return JSONResponse(_masked_json(stored))
+
+
+async def list_secrets(request: Request) -> JSONResponse:
+    store, installation, _ = await _secret_store(request, SECRETS_READ)
+    with _secret_errors():
+        secrets = await store.list_masked(installation)
+    return JSONResponse({"secrets": [_masked_json(secret) for secret in secrets]})
+
+
+async def delete_secret(request: Request) -> Response:
+    store, installation, subject = await _secret_store(request, SECRETS_WRITE)
+    name = request.path_params["name"]
+    with _secret_errors():
+        deleted = await store.delete(installation, name)
+    if not deleted:
+        raise NotFound(f"installation {installation} has no secret {name!r}")
+    log.info("secret.deleted", installation=installation, name=name, by=subject)
+    return Response(status_code=204)
+
+
 routes = [
     Route("/v1/builds/{build_id}", get_build, methods=["GET"]),
     Route("/v1/builds/{build_id}/events", stream_events, methods=["GET"]),
     Route("/v1/builds/{build_id}/{action}", control_build, methods=["POST"]),
+    Route("/v1/installations/{installation_id:int}/secrets", list_secrets, methods=["GET"]),
+    Route(
+        "/v1/installations/{installation_id:int}/secrets/{name}",
+        put_secret,
+        methods=["PUT"],
+    ),
+    Route(
+        "/v1/installations/{installation_id:int}/secrets/{name}",
+        delete_secret,
+        methods=["DELETE"],
+    ),
 ]

@@ -1,4 +1,4 @@
-"""The `clarity` command: serve, worker, migrate, receive, scan."""
+"""The `clarity` command: serve, worker, migrate, receive, scan, token, link, secret."""
 
 from __future__ import annotations
 
@@ -116,6 +116,76 @@ def _link(args: argparse.Namespace) -> int:
     return 0
 
 
+class _BadInput(Exception):
+    """Input `clarity secret` refuses (exit 2)."""
+
+
+def _secret_value(args: argparse.Namespace) -> str:
+    # Never from argv: any user on the host can read it with `ps`.
+    if args.from_env:
+        if args.from_env not in os.environ:
+            raise _BadInput(f"environment variable {args.from_env} is not set")
+        return os.environ[args.from_env]
+    if sys.stdin.isatty():
+        import getpass
+
+        return getpass.getpass(f"value of {args.name}: ")
+    # One trailing line end is the shell's (`echo "$KEY" |`), not the secret's.
+    return sys.stdin.read().removesuffix("\n").removesuffix("\r")
+
+
+def _encryption_keys() -> list[str]:
+    # Only the keys and the database are needed here, not the App's credentials.
+    raw = os.environ.get("CLARITY_ENCRYPTION_KEYS", "")
+    return [key.strip() for key in raw.split(",") if key.strip()]
+
+
+def _secret(args: argparse.Namespace) -> int:
+    from bot.db import Database
+    from bot.secret_store import InvalidEncryptionKey, SecretStore, SecretStoreError, new_key
+
+    if args.action == "new-key":
+        print(new_key())  # shown once: put it first in CLARITY_ENCRYPTION_KEYS
+        return 0
+
+    async def act(store: SecretStore) -> int:
+        installation = getattr(args, "installation", None)
+        if args.action == "set":
+            stored = await store.put(installation, args.name, _secret_value(args))
+            print(f"stored {args.name!r} for installation {installation} (key {stored.key_id})")
+        elif args.action == "list":
+            secrets = await store.list_masked(installation)
+            for secret in secrets:
+                when = secret.updated_at.isoformat(timespec="seconds")
+                print(f"{secret.name}\t{secret.mask}\tkey {secret.key_id}\tupdated {when}")
+            if not secrets:
+                print(f"installation {installation} has no secrets")
+        elif args.action == "delete":
+            if not await store.delete(installation, args.name):
+                print(f"installation {installation} has no secret {args.name!r}")
+                return 1
+            print(f"deleted {args.name!r} from installation {installation}")
+        else:
+            print(f"re-sealed {await store.rotate()} secret(s) with key {store.newest_key_id}")
+        return 0
+
+    async def run() -> int:
+        db = Database(_database_url(args))
+        try:
+            return await act(SecretStore(db, _encryption_keys()))
+        finally:
+            await db.dispose()
+
+    try:
+        return asyncio.run(run())
+    except InvalidEncryptionKey as error:
+        print(f"clarity secret: CLARITY_ENCRYPTION_KEYS: {error}", file=sys.stderr)
+        return 2
+    except (SecretStoreError, _BadInput) as error:
+        print(f"clarity secret: {error}", file=sys.stderr)
+        return 2
+
+
 def _scan(argv: list[str]) -> int:
     from scanner.cli import main as scan_main
 
@@ -161,6 +231,25 @@ def build_parser() -> argparse.ArgumentParser:
     link.add_argument("build_id", type=int)
     link.add_argument("--days", type=float, default=30)
     link.set_defaults(run=_link)
+
+    secret = commands.add_parser(
+        "secret", help="manage installations' secrets, sealed with CLARITY_ENCRYPTION_KEYS"
+    )
+    actions = secret.add_subparsers(dest="action", required=True)
+    put = actions.add_parser(
+        "set", help="store a secret read from stdin (one trailing newline dropped) or --from-env"
+    )
+    put.add_argument("installation", type=int)
+    put.add_argument("name")
+    put.add_argument("--from-env", metavar="VAR", help="read the value from this variable")
+    listed = actions.add_parser("list", help="an installation's secrets, masked")
+    listed.add_argument("installation", type=int)
+    removed = actions.add_parser("delete", help="remove one secret")
+    removed.add_argument("installation", type=int)
+    removed.add_argument("name")
+    actions.add_parser("rotate", help="re-seal every secret with the first key")
+    actions.add_parser("new-key", help="print a new encryption key")
+    secret.set_defaults(run=_secret)
 
     demo = commands.add_parser("demo", help="run the whole loop locally on embedded defaults")
     demo.set_defaults(run=_demo)

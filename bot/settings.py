@@ -78,8 +78,20 @@ class Settings(BaseSettings):
     policy_pack: str = "default"
     # Signs build links (check run details URLs); derived from the App key when unset.
     link_signing_key: SecretStr | None = None
+    # Fernet keys sealing secrets at rest (comma-separated, newest first); older keys still open.
+    encryption_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    # Agents (Tier 2 and 3): LiteLLM model names; no model means deterministic fallback.
+    llm_model: str | None = None
+    llm_fallback_model: str | None = None
+    llm_role_models: dict[str, str] = Field(default_factory=dict)  # role -> model, as JSON
+    llm_api_key: SecretStr | None = None
+    llm_base_url: str | None = None
+    # Prices for models LiteLLM does not know (USD per token); unknown models otherwise cost 0.
+    llm_input_cost_per_token: float | None = Field(None, ge=0)
+    llm_output_cost_per_token: float | None = Field(None, ge=0)
+    llm_num_retries: int = Field(2, ge=0, le=10)
 
-    @field_validator("webhook_secrets", mode="before")
+    @field_validator("webhook_secrets", "encryption_keys", mode="before")
     @classmethod
     def _split_secrets(cls, value: object) -> object:
         # Several secrets, comma-separated, so a rotation can accept old and new at once.
@@ -92,6 +104,15 @@ class Settings(BaseSettings):
     def _no_empty_secret(cls, value: list[SecretStr]) -> list[SecretStr]:
         if any(not secret.get_secret_value() for secret in value):
             raise ValueError("a webhook secret may not be empty")
+        return value
+
+    @field_validator("encryption_keys")
+    @classmethod
+    def _fernet_keys(cls, value: list[SecretStr]) -> list[SecretStr]:
+        # The store's own check, so settings and `clarity secret` refuse the same keys alike.
+        from bot.secret_store import check_keys
+
+        check_keys([key.get_secret_value() for key in value])
         return value
 
     @model_validator(mode="after")
@@ -133,7 +154,8 @@ class Settings(BaseSettings):
         values = [s.get_secret_value() for s in self.webhook_secrets]
         if self.private_key is not None:
             values.append(self.private_key.get_secret_value())
-        for secret in (self.daytona_api_key, self.link_signing_key):
+        values.extend(k.get_secret_value() for k in self.encryption_keys)
+        for secret in (self.daytona_api_key, self.link_signing_key, self.llm_api_key):
             if secret is not None:
                 values.append(secret.get_secret_value())
         return values
