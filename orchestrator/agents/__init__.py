@@ -1,0 +1,1 @@
+"""Agents for Tier 2 and 3: OpenHands conversations whose tools run in our sandboxes."""

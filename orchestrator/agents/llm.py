@@ -1,0 +1,61 @@
+"""Which model each agent role uses: LiteLLM names, key, base URL, prices and the fallback.
+
+The installation's own key (stored encrypted) wins over the service's; a role may have
+its own model; the fallback model is tried when the first one keeps failing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+# Before LiteLLM is first imported: no price list fetched from the internet, no telemetry.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("OPENHANDS_SUPPRESS_BANNER", "1")
+os.environ.setdefault("LITELLM_TELEMETRY", "False")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelChoice:
+    model: str  # a LiteLLM name, e.g. "openai/gpt-5-mini" or "anthropic/claude-sonnet-4-5"
+    api_key: str | None = field(default=None, repr=False)
+    base_url: str | None = None
+    input_cost_per_token: float | None = None
+    output_cost_per_token: float | None = None
+    num_retries: int = 2
+
+
+class NoModel(LookupError):
+    """No model is configured for a role: the build runs without agents."""
+
+
+def models_for(
+    role: str,
+    *,
+    model: str | None,
+    fallback: str | None,
+    role_models: Mapping[str, str],
+    api_key: str | None,
+    base_url: str | None,
+    input_cost_per_token: float | None = None,
+    output_cost_per_token: float | None = None,
+    num_retries: int = 2,
+) -> list[ModelChoice]:
+    """The models to try for `role`, in order; NoModel when there is none or no key."""
+    names = [name for name in (role_models.get(role) or model, fallback) if name]
+    if not names:
+        raise NoModel("no model is configured (set CLARITY_LLM_MODEL)")
+    if not api_key:
+        raise NoModel("no LLM key is configured for this installation or the service")
+    return [
+        ModelChoice(
+            name,
+            api_key,
+            base_url,
+            input_cost_per_token,
+            output_cost_per_token,
+            num_retries,
+        )
+        for name in dict.fromkeys(names)
+    ]
