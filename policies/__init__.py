@@ -4,8 +4,9 @@ A pack comes from `load_pack(name)`, tightened for a repository by
 `effective_pack(pack, load_repo_config(text))`. Each decision function takes it:
 `check_command` (CommandDecision), `network_for` (NetworkDecision), `limits_for`
 (Limits), `admit_build` (AdmissionDecision), `authorize` (AccessDecision),
-`check_quota` (QuotaDecision), `scan_gate`/`security_gate`/`test_gate` (GateDecision)
-and `check_patch` (PatchDecision, with its CheckpointDecision).
+`check_quota` (QuotaDecision), `scan_gate`/`security_gate`/`test_gate` (GateDecision),
+`check_patch` (PatchDecision, with its CheckpointDecision) and `estimate_build`
+(Estimate, for `pack.budgets`; `needs_confirmation` and `render_quote` use it).
 """
 
 from policies.access import AccessDecision, SlashCommand, authorize, parse_permission
@@ -29,6 +30,8 @@ from policies.limits import (
 from policies.merge import effective_pack
 from policies.network import NetworkDecision, network_for
 from policies.pack import (
+    AgentBudget,
+    BuildBudget,
     CommandMode,
     EffectivePack,
     Pack,
@@ -40,6 +43,16 @@ from policies.pack import (
     parse_pack,
 )
 from policies.quotas import QuotaDecision, QuotaKind, UsageSnapshot, check_quota, quota_period
+from policies.quote import (
+    DEEP_SCAN_ROLES,
+    Estimate,
+    Prices,
+    ReportShapeError,
+    ScanSize,
+    estimate_build,
+    needs_confirmation,
+    render_quote,
+)
 from policies.repo_config import (
     RepoConfig,
     RepoConfigError,
@@ -49,23 +62,30 @@ from policies.repo_config import (
 )
 
 __all__ = [
+    "DEEP_SCAN_ROLES",
     "AccessDecision",
     "AdmissionDecision",
+    "AgentBudget",
+    "BuildBudget",
     "ChangedFile",
     "CheckpointDecision",
     "CommandDecision",
     "CommandMode",
     "EffectivePack",
+    "Estimate",
     "GateDecision",
     "NetworkDecision",
     "Pack",
     "PackError",
     "PatchDecision",
     "Permission",
+    "Prices",
     "QuotaDecision",
     "QuotaKind",
     "RepoConfig",
     "RepoConfigError",
+    "ReportShapeError",
+    "ScanSize",
     "SlashCommand",
     "Tier",
     "UsageSnapshot",
@@ -77,15 +97,18 @@ __all__ = [
     "check_quota",
     "checkpoint_for",
     "effective_pack",
+    "estimate_build",
     "limits_for",
     "load_pack",
     "load_repo_config",
+    "needs_confirmation",
     "network_for",
     "node_concurrency_for",
     "pack_names",
     "parse_pack",
     "parse_permission",
     "quota_period",
+    "render_quote",
     "sandbox_spec_for",
     "scan_gate",
     "schema_text",

@@ -16,6 +16,7 @@ from orchestrator.sandbox.base import NetworkMode
 from policies.network import host_allowed
 from policies.pack import CommandMode, EffectivePack, Pack, Permission, Tier
 from policies.repo_config import (
+    BudgetOverrides,
     CommandOverrides,
     FixOverrides,
     GateOverrides,
@@ -63,6 +64,8 @@ def effective_pack(pack: Pack, config: RepoConfig) -> EffectivePack:
         merge.fixes(policy.fixes, data["fixes"])
     if policy.quotas is not None:
         merge.quotas(policy.quotas, data["quotas"])
+    if policy.budgets is not None:
+        merge.budgets(policy.budgets, data["budgets"])
     return EffectivePack.model_validate({**data, "tightened": tuple(merge.tightened)})
 
 
@@ -259,6 +262,22 @@ class _Merge:
         installation["llm_cost_usd"] = self.lower(
             (*base, "llm_cost_usd"), installation["llm_cost_usd"], overrides.llm_cost_usd
         )
+
+    def budgets(self, overrides: BudgetOverrides, budgets: dict) -> None:
+        for tier in ("deep_scan", "fix"):
+            wanted = getattr(overrides, tier)
+            if wanted is None:
+                continue
+            base, budget = ("policy", "budgets", tier), budgets[tier]
+            for key in ("max_cost_usd", "confirm_over_usd"):
+                budget[key] = self.lower((*base, key), budget[key], getattr(wanted, key))
+            agent = budget["agent"]
+            for key, value in _set(wanted.agent):
+                agent[key] = self.lower((*base, "agent", key), agent[key], value)
+            # No agent may spend more than its whole build: a lower build cap lowers theirs.
+            if agent["max_cost_usd"] > budget["max_cost_usd"]:
+                agent["max_cost_usd"] = budget["max_cost_usd"]
+                self.note((*base, "agent", "max_cost_usd"), True)
 
 
 def _number(value: float) -> str:

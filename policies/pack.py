@@ -1,9 +1,10 @@
-"""Policy packs: an installation's rules for sandboxes, access, quotas, gates and fixes.
+"""Policy packs: an installation's rules for sandboxes, access, quotas, gates, fixes, budgets.
 
 A pack is YAML data (`policies/packs/<name>.yml`) validated into the frozen models
 below; every key is checked (`extra="forbid"`) and an error names the key and line.
 The decision functions (`commands`, `network`, `limits`, `access`, `quotas`, `gates`,
-`fixes`) read a `Pack`; `merge.effective_pack` tightens one with `.clarity.yml`.
+`fixes`) read a `Pack`, and `quote` its `budgets`; `merge.effective_pack` tightens one
+with `.clarity.yml`.
 """
 
 from __future__ import annotations
@@ -323,6 +324,43 @@ class FixesPolicy(_Model):
     max_lines: PositiveInt  # added + removed
 
 
+class AgentBudget(_Model):
+    """What one agent of a build may spend before it is stopped."""
+
+    max_iterations: PositiveInt
+    max_cost_usd: PositiveFloat
+    wall_seconds: PositiveFloat
+
+
+class BuildBudget(_Model):
+    """What one agent build may spend, all agents together, and when a quote needs a confirm."""
+
+    max_cost_usd: PositiveFloat
+    confirm_over_usd: NonNegativeFloat  # a quote above this waits for `/clarity <command> confirm`
+    agent: AgentBudget
+
+    @model_validator(mode="after")
+    def _agent_within_build(self) -> BuildBudget:
+        if self.agent.max_cost_usd > self.max_cost_usd:
+            raise ValueError("an agent's max_cost_usd is more than the build's")
+        return self
+
+
+class BudgetsPolicy(_Model):
+    """Spending limits of the agent tiers; a pack without this section gets these."""
+
+    deep_scan: BuildBudget = BuildBudget(
+        max_cost_usd=5.0,
+        confirm_over_usd=1.0,
+        agent=AgentBudget(max_iterations=40, max_cost_usd=1.5, wall_seconds=600),
+    )
+    fix: BuildBudget = BuildBudget(
+        max_cost_usd=5.0,
+        confirm_over_usd=2.0,
+        agent=AgentBudget(max_iterations=60, max_cost_usd=2.0, wall_seconds=900),
+    )
+
+
 class Pack(_Model):
     """A validated policy pack."""
 
@@ -337,6 +375,7 @@ class Pack(_Model):
     quotas: QuotaPolicy
     gates: GatesPolicy
     fixes: FixesPolicy
+    budgets: BudgetsPolicy = Field(default_factory=BudgetsPolicy)
 
 
 class EffectivePack(Pack):

@@ -72,6 +72,9 @@ def _default_text() -> str:
         ("    - id: delete-root", "    - id: unparsable", "commands.deny.1"),
         ("'rm|rmdir|unlink|shred'", "'rm|(unclosed'", "commands.deny.1.program"),
         ("description: >-", "colour: red\ndescription: >-", "colour"),
+        ("confirm_over_usd: 1.0", "confirm_over_usd: -1", "budgets.deep_scan.confirm_over_usd"),
+        ("max_iterations: 60,", "max_iterations: 0,", "budgets.fix.agent.max_iterations"),
+        ("    max_cost_usd: 5.0 ", "    max_cost_usd: lots ", "budgets.deep_scan.max_cost_usd"),
     ],
 )
 def test_invalid_packs_name_key_and_line(old, new, key):
@@ -91,6 +94,20 @@ def test_a_missing_section_is_named():
     with pytest.raises(PackError, match="quotas") as raised:
         parse_pack(_default_text().replace("quotas:", "quota:", 1))
     assert raised.value.key == "quotas"
+
+
+def test_a_pack_without_budgets_gets_the_default_budgets():
+    data = yaml.safe_load(_default_text())
+    del data["budgets"]
+    assert parse_pack(yaml.safe_dump(data)).budgets == DEFAULT.budgets
+
+
+def test_an_agent_may_not_spend_more_than_its_build():
+    data = yaml.safe_load(_default_text())
+    data["budgets"]["fix"]["agent"]["max_cost_usd"] = 6.0
+    with pytest.raises(PackError, match="agent's max_cost_usd is more than the build's") as raised:
+        parse_pack(yaml.safe_dump(data))
+    assert raised.value.key == "budgets.fix"
 
 
 def test_a_rule_needs_exactly_one_kind():
@@ -162,6 +179,7 @@ TIGHTER = {
     "fixes.binary": _rank_at_most("binary"),
     "fixes.max_files": _at_most,
     "fixes.max_lines": _at_most,
+    "budgets.*": _at_most,  # a lower confirm_over_usd is tighter too: more builds wait
 }
 NOT_COMPARABLE = {"name", "description"}
 
@@ -198,6 +216,16 @@ def test_strict_is_tighter_where_it_says_so():
     assert STRICT.network.deep_scan is NetworkMode.NONE
     assert STRICT.access.fix is Permission.MAINTAIN and DEFAULT.access.fix is Permission.WRITE
     assert STRICT.gates.checkpoint.always
+    for tier in (STRICT.budgets.deep_scan, STRICT.budgets.fix):
+        assert tier.max_cost_usd < DEFAULT.budgets.deep_scan.max_cost_usd
+
+
+def test_packs_budget_both_agent_tiers():
+    budget = DEFAULT.budgets.deep_scan
+    assert (budget.max_cost_usd, budget.confirm_over_usd) == (5.0, 1.0)
+    assert (budget.agent.max_iterations, budget.agent.max_cost_usd) == (40, 1.5)
+    assert DEFAULT.budgets.fix.agent.wall_seconds == 900
+    assert STRICT.budgets.deep_scan.confirm_over_usd < budget.confirm_over_usd
     assert STRICT.fixes.max_lines < DEFAULT.fixes.max_lines
     assert limits_for(STRICT, Tier.FIX).memory_bytes < limits_for(DEFAULT, Tier.FIX).memory_bytes
 

@@ -44,6 +44,8 @@ policy:
     checkpoint: {always: true, files_changed_over: 2, paths: ["src/payments/**"]}
   fixes: {deny_paths: ["src/legacy/**"], allow_paths: ["src/**"], max_files: 3, max_lines: 80}
   quotas: {per_pull_request: {fixes: 2}, per_user: {deep_scans: 1}, llm_cost_usd: 10}
+  budgets:
+    deep_scan: {max_cost_usd: 2, confirm_over_usd: 0.25, agent: {max_iterations: 20}}
 """
 
 
@@ -81,6 +83,11 @@ def test_tightening_applies_each_value(tightened):
         tightened.quotas.per_pull_request.fixes == 2
         and tightened.quotas.installation.llm_cost_usd == 10
     )
+    deep_scan = tightened.budgets.deep_scan
+    assert (deep_scan.max_cost_usd, deep_scan.confirm_over_usd) == (2, 0.25)
+    assert deep_scan.agent.max_iterations == 20
+    assert deep_scan.agent.wall_seconds == DEFAULT.budgets.deep_scan.agent.wall_seconds
+    assert tightened.budgets.fix == DEFAULT.budgets.fix
     assert not tightened.tiers.fix
     assert "policy.limits.fix.memory" in tightened.tightened and "tiers.fix" in tightened.tightened
 
@@ -127,6 +134,12 @@ def test_tightened_pack_drives_the_decisions(tightened):
          "policy.gates.checkpoint.files_changed_over", 3),
         ("policy:\n  quotas:\n    per_user: {fixes: 1000}\n", "policy.quotas.per_user.fixes", 3),
         ("policy:\n  quotas:\n    llm_cost_usd: 1000\n", "policy.quotas.llm_cost_usd", 3),
+        ("policy:\n  budgets:\n    deep_scan: {max_cost_usd: 50}\n",
+         "policy.budgets.deep_scan.max_cost_usd", 3),
+        ("policy:\n  budgets:\n    fix:\n      confirm_over_usd: 2.5\n",
+         "policy.budgets.fix.confirm_over_usd", 4),
+        ("policy:\n  budgets:\n    fix:\n      agent: {max_iterations: 10, wall_seconds: 3600}\n",
+         "policy.budgets.fix.agent.wall_seconds", 4),
     ],
 )  # fmt: skip
 def test_loosening_is_refused_with_key_and_line(text, key, line):
@@ -147,8 +160,10 @@ def test_loosening_is_refused_with_key_and_line(text, key, line):
             4,
         ),
         ("policy:\n  access:\n    fix: write\n", "policy.access.fix", 3),
+        ("policy:\n  budgets:\n    deep_scan: {confirm_over_usd: 1}\n",
+         "policy.budgets.deep_scan.confirm_over_usd", 3),
     ],
-)
+)  # fmt: skip
 def test_loosening_strict_is_refused(text, key, line):
     with pytest.raises(RepoConfigError, match="not loosen") as raised:
         effective_pack(STRICT, load_repo_config(text))
@@ -170,12 +185,23 @@ def test_a_tier_off_in_the_pack_cannot_be_turned_on():
         "policy:\n  access: {fix: write}\n",
         "policy:\n  network: {fix: allowlist}\n",
         "fail_on: high\n",
+        "policy:\n  budgets: {fix: {max_cost_usd: 5, agent: {max_iterations: 60}}}\n",
     ],
 )
 def test_restating_the_pack_is_accepted_and_changes_nothing(text):
     effective = effective_pack(DEFAULT, load_repo_config(text))
     assert effective.model_dump(exclude={"tightened"}) == DEFAULT.model_dump()
     assert effective.tightened == ()
+
+
+def test_a_lower_build_cap_lowers_the_agents_caps_above_it():
+    config = load_repo_config("policy:\n  budgets:\n    fix: {max_cost_usd: 1.25}\n")
+    effective = effective_pack(DEFAULT, config)
+    assert effective.budgets.fix.agent.max_cost_usd == 1.25
+    assert effective.tightened == (
+        "policy.budgets.fix.max_cost_usd",
+        "policy.budgets.fix.agent.max_cost_usd",
+    )
 
 
 def test_an_empty_host_list_means_no_network():
