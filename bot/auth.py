@@ -26,6 +26,9 @@ TOKEN_PREFIX = "clarity_"
 class Scope(StrEnum):
     READ = "read"
     CONTROL = "control"
+    # Installation secrets are their own scopes: reading builds opens no secret.
+    SECRETS_READ = "secrets:read"
+    SECRETS_WRITE = "secrets:write"
 
 
 class AuthError(Exception):
@@ -85,7 +88,9 @@ async def token_grant(db: Database, token: str) -> Grant:
         ).one_or_none()
     if row is None or row.revoked_at is not None:
         raise AuthError("unknown or revoked token")
-    return Grant(frozenset(Scope(s) for s in row.scopes), subject=row.name)
+    # A scope this version does not know (a newer one wrote it, say) grants nothing.
+    known = {scope.value for scope in Scope}
+    return Grant(frozenset(Scope(s) for s in row.scopes if s in known), subject=row.name)
 
 
 def _b64(data: bytes) -> str:

@@ -57,8 +57,14 @@ class PayloadTooLarge(HTTPError):
     status, code = 413, "payload_too_large"
 
 
-class InboxUnavailable(HTTPError):
+class ServiceUnavailable(HTTPError):
+    """Something the request needs is down or not configured; the detail says which."""
+
     status, code = 503, "unavailable"
+
+
+class InboxUnavailable(ServiceUnavailable):
+    """The webhook inbox cannot take the delivery now; GitHub may redeliver it."""
 
 
 async def http_error_response(request: Request, error: Exception) -> JSONResponse:

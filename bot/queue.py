@@ -32,6 +32,11 @@ def slow_queue(prefix: str) -> str:
     return f"{prefix}:slow"
 
 
+def queue_for(prefix: str, tier: str) -> str:
+    """The queue a build of `tier` runs on: agents on the slow one."""
+    return fast_queue(prefix) if tier == "scan" else slow_queue(prefix)
+
+
 def connect(redis_url: str, *, timeout: float = 1.0) -> ArqRedis:
     """An arq client that connects lazily, so the web process starts (and accepts) while Redis is down."""
     pool = ConnectionPool.from_url(

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from itertools import islice
+from typing import Any
 
 PREFIX = "/clarity"
 MAX_COMMANDS = 10  # per comment; one comment should not be able to queue a pile of work
@@ -271,3 +272,13 @@ def _escape(word: str) -> str:
         else:
             shown.append(char)
     return "".join(shown)
+
+
+def quota_refusal(user: str, what: str, reason: str, resets_at: Any) -> str:
+    """The reply when a quota stops a build: whose, which quota, and when it resets."""
+    when = (
+        f"it resets on {resets_at:%Y-%m-%d %H:%M} UTC"
+        if resets_at
+        else "it does not reset for this pull request"
+    )
+    return f"@{user} no {what} was started: {reason}; {when}."

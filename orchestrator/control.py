@@ -51,6 +51,7 @@ async def create_build(
     requester: str | None = None,
     delivery_id: str | None = None,
     fallback_scan_mode: BuildMode | None = None,
+    budget_usd: float | None = None,
 ) -> Build:
     """A queued build with one pending task per node, and its BUILD_QUEUED event."""
     async with db.session() as session:
@@ -65,6 +66,7 @@ async def create_build(
             requester=requester,
             delivery_id=delivery_id,
             fallback_scan_mode=fallback_scan_mode,
+            budget_usd=budget_usd,
             dag_name=dag.name,
             dag_spec=dag_spec(dag),
         )

@@ -22,6 +22,7 @@ from orchestrator.publish_render import (
     annotation_batches,
     changed_lines,
     check_run_output,
+    fix_actions,
     is_sticky,
     neutral_output,
     should_comment,
@@ -88,6 +89,8 @@ async def publish(ctx: NodeContext) -> Published:
             data.update(
                 status="completed", conclusion=verdict.conclusion, completed_at=utcnow().isoformat()
             )
+            if actions := fix_actions(comparison):
+                data["actions"] = actions
         await gh.patch("/repos/{owner}/{repo}/check-runs/{id}", url_vars=path, data=data)
         await ctx.progress({"annotation_batch": index})
     comment_id = None
@@ -168,19 +171,7 @@ async def _sticky_comment(
             build_url=url,
             since=since_sha,
         )
-        if comment_id is None:
-            created = await gh.post(
-                "/repos/{owner}/{repo}/issues/{number}/comments",
-                url_vars=issue,
-                data={"body": body},
-            )
-            comment_id = created["id"]
-        else:
-            await gh.patch(
-                "/repos/{owner}/{repo}/issues/comments/{id}",
-                url_vars={"owner": owner, "repo": name, "id": str(comment_id)},
-                data={"body": body},
-            )
+        comment_id = await post_or_edit(gh, owner, name, build.pr_number, comment_id, body)
         if pull is not None and pull.comment_id != comment_id:
             async with db.session() as session:
                 row = await session.get(PullRequest, pull.id)
@@ -190,7 +181,26 @@ async def _sticky_comment(
     return comment_id
 
 
-async def _complete_neutral(gh: Any, repository: str, check_run_id: int, output: Any) -> None:
+async def post_or_edit(
+    gh: Any, owner: str, name: str, number: int, comment_id: int | None, body: str
+) -> int:
+    """Create the comment on issue `number`, or edit comment `comment_id`; its id."""
+    if comment_id is None:
+        created = await gh.post(
+            "/repos/{owner}/{repo}/issues/{number}/comments",
+            url_vars={"owner": owner, "repo": name, "number": str(number)},
+            data={"body": body},
+        )
+        return created["id"]
+    await gh.patch(
+        "/repos/{owner}/{repo}/issues/comments/{id}",
+        url_vars={"owner": owner, "repo": name, "id": str(comment_id)},
+        data={"body": body},
+    )
+    return comment_id
+
+
+async def complete_neutral(gh: Any, repository: str, check_run_id: int, output: Any) -> None:
     """Finish a check run as neutral: for problems on our side, never red."""
     owner, name = repository.split("/", 1)
     await gh.patch(
@@ -227,7 +237,7 @@ async def mark_stopped(db: Any, gh: Any, build_id: int, output: Any) -> None:
         repository = await session.get(Repository, build.repository_id) if build else None
     if build is None or repository is None or build.check_run_id is None:
         return  # no check run was created yet: nothing to complete
-    await _complete_neutral(gh, repository.full_name, build.check_run_id, output)
+    await complete_neutral(gh, repository.full_name, build.check_run_id, output)
 
 
 async def report_failure(failure: FailureContext) -> None:
@@ -247,4 +257,4 @@ async def report_failure(failure: FailureContext) -> None:
         f"The scan stopped on our side: {failure.error}",
         build_url(services["settings"], build.id),
     )
-    await _complete_neutral(gh, repository.full_name, build.check_run_id, output)
+    await complete_neutral(gh, repository.full_name, build.check_run_id, output)

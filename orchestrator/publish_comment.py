@@ -33,6 +33,8 @@ SHORT_PREFIX = "CC-"
 SHORT_LENGTH = 6  # 30 bits: short to type, rarely shared among a few thousand findings
 # Crockford's decoding: the letters people mistake for digits read as those digits.
 _CONFUSABLE = str.maketrans({"I": "1", "L": "1", "O": "0"})
+# A pipe, with the backslashes before it: one of them could escape the `\` that escapes it.
+_PIPE = re.compile(r"(\\*)\|")
 
 
 def short_id(fingerprint: str) -> str:
@@ -152,21 +154,36 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _pipes_as_entities(text: str) -> str:
+    """Outside code: `|` as `&#124;`, which no table splits on, its backslashes as `&#92;`."""
+    return _PIPE.sub(lambda m: "&#92;" * len(m[1]) + "&#124;", text)
+
+
+def _pipes_escaped(text: str) -> str:
+    """In a code span, where an entity shows as typed: `\\|`, which GFM unescapes there too.
+
+    A backslash before it would escape that backslash instead, so it is shown as `⧵`.
+    """
+    return _PIPE.sub(lambda m: "⧵" * len(m[1]) + "\\|", text)
+
+
 def cell(text: str, limit: int = 200) -> str:
-    """Text for Markdown (a table cell too): one line, clipped, no pipes, no HTML."""
-    parts = clip(" ".join(text.split()), limit).replace("|", "\\|").split("`")
+    """Text for Markdown (a table cell too): one line, clipped, no splitting pipe, no HTML."""
+    parts = clip(" ".join(text.split()), limit).split("`")
     # Escape HTML outside code spans only: inside one, GitHub would show "&lt;" as it is.
     # Single backticks pair up in order; longer runs are rare, so they escape everything.
     spans = len(parts) - (len(parts) % 2 == 0) if "``" not in text else 0
-    for index in range(len(parts)):
+    for index, part in enumerate(parts):
         if index % 2 == 0 or index >= spans:
-            parts[index] = parts[index].replace("<", "&lt;").replace(">", "&gt;")
+            parts[index] = _pipes_as_entities(part).replace("<", "&lt;").replace(">", "&gt;")
+        else:
+            parts[index] = _pipes_escaped(part)
     return "`".join(parts)
 
 
 def code(text: str, limit: int = 200) -> str:
     """Text as inline code (paths, evidence), safe in a table cell."""
-    text = clip(" ".join(text.split()), limit).replace("`", "ˋ").replace("|", "\\|")
+    text = _pipes_escaped(clip(" ".join(text.split()), limit).replace("`", "ˋ"))
     return f"`{text}`" if text else ""
 
 

@@ -219,6 +219,22 @@ def _title(report: Mapping[str, Any], shown: Shown) -> str:
     return clip(f"Health {score_of(report)} · {counts}", TITLE_LIMIT)
 
 
+FIX_ACTION = "fix-new-critical"  # GitHub: identifier ≤ 20, label ≤ 20, description ≤ 40 characters
+
+
+def fix_actions(comparison: Comparison | None) -> list[dict[str, str]]:
+    """The check run's button, offered when the pull request adds critical findings."""
+    if comparison is None or not any(f["severity"] == "critical" for f in comparison.new):
+        return []
+    return [
+        {
+            "label": "Fix new criticals",
+            "description": "Fix PRs for the new critical findings",
+            "identifier": FIX_ACTION,
+        }
+    ]
+
+
 def check_run_output(
     report: Mapping[str, Any],
     comparison: Comparison | None,

@@ -17,13 +17,14 @@ import gidgethub
 from pydantic import BaseModel, Field
 from sqlmodel import select
 
-from bot.models import BuildTier, PullRequest, Repository
+from bot.models import BuildTier, PullRequest, utcnow
 from orchestrator.dag import Dag, Node
 from orchestrator.fallback import FALLBACKS
+from orchestrator.head import head_archive, pack_of, reader, repository
 from orchestrator.nodes import NodeContext, NodeFailure
 from orchestrator.sandbox.base import ArchiveSource, open_sandbox
 from orchestrator.scan_bundle import BUNDLE_FILE, bundle_tarball, run_command
-from policies import RepoConfigError, effective_pack, load_pack, load_repo_config, sandbox_spec_for
+from policies import RepoConfigError, effective_pack, load_repo_config, sandbox_spec_for
 from scanner.model import Severity
 from scanner.rules import catalogue
 from scanner.sandboxed import options_to_json
@@ -53,37 +54,20 @@ class Verdict(BaseModel):
     reason: str
 
 
-async def _repository(services: Any, repository_id: int) -> Repository:
-    async with services["db"].session() as session:
-        repository = await session.get(Repository, repository_id)
-    if repository is None:
-        raise NodeFailure(f"repository {repository_id} is not known", retryable=False)
-    return repository
-
-
 async def scan(ctx: NodeContext) -> ScanOutcome:
     build, services = ctx.build, ctx.services
-    repository = await _repository(services, build.repository_id)
-    owner, name = repository.full_name.split("/", 1)
+    found = await repository(services, build.repository_id)
+    owner, name = found.full_name.split("/", 1)
     # The sandbox never sees a token: the archive is fetched here, read-only, for this repository alone.
-    github = services["github"].for_installation(
-        build.installation_id, repositories=(name,), permissions={"contents": "read"}
-    )
-    try:
-        archive = await github.tarball(owner, name, build.head_sha)
-    except gidgethub.HTTPException as error:
-        # GitHub's client already retried what is transient; a 4xx will not fix itself.
-        retryable = int(error.status_code) >= 500
-        raise NodeFailure(
-            f"GitHub refused the archive of {owner}/{name}: {error}", retryable=retryable
-        ) from None
-    pack = services.get("policy") or load_pack("default")
+    github = reader(ctx, name)
+    archive = await head_archive(ctx, owner, name)
+    pack = pack_of(ctx)
     spec = sandbox_spec_for(pack, "scan", build_id=build.id, installation_id=build.installation_id)
     pull = await _pull_request(services, build)
     async with open_sandbox(services["sandboxes"], spec, ArchiveSource(archive)) as sandbox:
         if pull is not None and pull.from_fork:
             # A fork's pull request must not relax its own check: use the base branch's file.
-            text = await _config_at(github, owner, name, pull.base_ref)
+            text = await config_at(github, owner, name, pull.base_ref)
         else:
             try:
                 text = (await sandbox.read_file(CONFIG_FILE)).decode("utf-8", "replace")
@@ -100,7 +84,10 @@ async def scan(ctx: NodeContext) -> ScanOutcome:
                 skipped="a draft pull request (drafts: skip)",
                 comment=config.comment,
             )
-        options = config.scan_options(jobs=1, fail_on=effective.gates.fail_on)
+        # The worker reads the clock; the scanner only compares `ignore:` expiries with it.
+        options = config.scan_options(
+            jobs=1, fail_on=effective.gates.fail_on, today=utcnow().date()
+        )
         await sandbox.write_file(BUNDLE_FILE, bundle_tarball())
         result = await sandbox.exec(
             run_command(sandbox.workspace, options_to_json(options)), timeout=SCAN_TIMEOUT
@@ -133,7 +120,7 @@ async def _pull_request(services: Any, build: Any) -> PullRequest | None:
         ).one_or_none()
 
 
-async def _config_at(github: Any, owner: str, name: str, ref: str) -> str:
+async def config_at(github: Any, owner: str, name: str, ref: str) -> str:
     """`.clarity.yml` at `ref` through the contents API ("" when the branch has none)."""
     try:
         content = await github.getitem(
@@ -193,6 +180,5 @@ SCAN_DAG = Dag(
     ),
 )
 
-# An autonomous build that must give up on its agents still gives the user a Tier 1 answer.
-FALLBACKS.setdefault(BuildTier.DEEP_SCAN, "orchestrator.tier1:SCAN_DAG")
+# An autonomous fix build that must give up on its agents still gives the user a Tier 1 answer.
 FALLBACKS.setdefault(BuildTier.FIX, "orchestrator.tier1:SCAN_DAG")

@@ -7,12 +7,13 @@ build or task state.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import defer
 from sqlmodel import col, select
 
@@ -113,6 +114,12 @@ async def transition_many(
             # Two writers took the same next `seq` (SQLite has no row lock to order them): again.
             if attempt == 4:
                 raise
+        except OperationalError as error:
+            # SQLite refuses at once (no busy wait) to upgrade a read to a write when another
+            # writer committed since the read began: the whole transition is simply redone.
+            if attempt == 4 or "database is locked" not in str(error):
+                raise
+            await asyncio.sleep(0.02 * (attempt + 1))
     raise AssertionError("unreachable")
 
 

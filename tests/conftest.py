@@ -23,6 +23,7 @@ from bot.queue import connect
 from bot.settings import Settings
 from localhub import serving
 from tests import services
+from tests.llm_standin import ScriptedModel
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WEBHOOK_SECRET = "test-webhook-secret-8f3a1c"
@@ -133,3 +134,20 @@ def intake(
     yield start
     for server in running:
         server.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="module")
+def scripted_model() -> Iterator[ScriptedModel]:
+    """A scripted OpenAI-compatible model server, one per test module."""
+    model = ScriptedModel()
+    with model.serving() as url:
+        model.url = url
+        yield model
+
+
+@pytest.fixture
+def model(scripted_model: ScriptedModel) -> ScriptedModel:
+    scripted_model.scripts.clear()
+    scripted_model.requests.clear()
+    scripted_model.repeat_failures.clear()
+    return scripted_model

@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from bot.app import create_app
-from bot.auth import Scope, capability, create_token, revoke_token
-from bot.models import BuildStatus, BuildTier, Installation, Repository
+from bot.auth import Scope, capability, create_token, hash_token, revoke_token
+from bot.models import ApiToken, BuildStatus, BuildTier, Installation, Repository
 from localhub import serving
 from orchestrator import control
 from orchestrator.events import EventType
@@ -119,6 +119,21 @@ async def test_a_revoked_token_is_refused(api):
     assert (await get(api, f"/v1/builds/{build.id}", headers)).status_code == 401
 
 
+async def test_a_scope_this_version_does_not_know_is_ignored(api):
+    # A newer version may have written it; the token keeps the scopes known here.
+    async with api["db"].session() as session:
+        session.add(
+            ApiToken(name="newer", token_hash=hash_token("clarity_newer"), scopes=["read", "x:y"])
+        )
+        await session.commit()
+    build = await new_build(api)
+    headers = {"Authorization": "Bearer clarity_newer"}
+    assert (await get(api, f"/v1/builds/{build.id}", headers)).status_code == 200
+    async with httpx.AsyncClient(base_url=api["url"]) as client:
+        refused = await client.post(f"/v1/builds/{build.id}/abort", headers=headers)
+    assert refused.status_code == 403
+
+
 async def test_the_event_stream_replays_a_finished_build_and_ends(api):
     build = await new_build(api)
     await run_build({"db": api["db"], "redis": api["redis"], "settings": api["settings"]}, build.id)
@@ -217,6 +232,9 @@ def test_clarity_token_and_link_commands(sqlite_database, make_settings):
 
     created = clarity("token", "create", "cli-ops", "--scope", "control")
     assert created.returncode == 0 and created.stdout.startswith("clarity_")
+    secrets = clarity("token", "create", "cli-secrets", "--scope", "secrets:read")
+    assert secrets.returncode == 0 and secrets.stdout.startswith("clarity_")
+    assert clarity("token", "create", "cli-bad", "--scope", "admin").returncode == 2
     assert clarity("token", "revoke", "cli-ops").returncode == 0
     link = clarity("link", "42", "--days", "1")
     assert link.stdout.startswith("https://clarity.example.com/v1/builds/42?cap=42.")

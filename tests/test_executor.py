@@ -229,6 +229,28 @@ async def test_an_autonomous_build_falls_back_to_the_deterministic_dag_once(
     assert tasks["report"].status is TaskStatus.SKIPPED
 
 
+async def test_parallel_agents_failing_together_fall_back_once(ctx, deterministic_fallback):
+    dag = Dag(
+        "parallel-agents",
+        (
+            n("fetch"),
+            *(n(k, "fail_permanently", "fetch", on_failure=FailurePolicy.FALLBACK) for k in "xyz"),
+            n("report", "noop", "x", "y", "z"),
+        ),
+    )
+    build = await start(
+        ctx,
+        dag,
+        tier=BuildTier.DEEP_SCAN,
+        mode=BuildMode.AUTONOMOUS,
+        fallback_scan_mode=BuildMode.DETERMINISTIC,
+    )
+    assert await run_build(ctx, build.id) == "succeeded"
+    build, tasks, events = await state(ctx, build.id)
+    assert types(events).count(EventType.FALLBACK_MODE_SWITCHED) == 1
+    assert tasks["scan"].status is TaskStatus.SUCCEEDED
+
+
 async def test_fallback_needs_an_autonomous_build_that_asked_for_it(ctx, deterministic_fallback):
     dag = chain(n("agent", "fail", on_failure=FailurePolicy.FALLBACK))
     build = await start(ctx, dag, tier=BuildTier.DEEP_SCAN, mode=BuildMode.AUTONOMOUS)

@@ -371,6 +371,46 @@ def test_text_from_the_scanned_code_cannot_inject_html(report):
     assert "`alter table <name> enable row level security;`" in check.summary
 
 
+def table_widths(markdown: str) -> list[list[int]]:
+    """For each table, the cells of each row, read strictly: `\\` escapes any punctuation."""
+    tables: list[list[int]] = []
+    previous = ""
+    for line in markdown.splitlines():
+        if line.startswith("|"):
+            if not previous.startswith("|"):
+                tables.append([])
+            pipes = [m for m in re.finditer(r"\\[!-/:-@\[-`{-~]|\|", line) if m[0] == "|"]
+            tables[-1].append(len(pipes) - 1)
+        previous = line
+    return tables
+
+
+PIPES_AND_BACKTICKS = (
+    "a\\|b",
+    "a | b",
+    "a\\\\|b \\ | c",
+    "`x|y` and `a\\|b`",
+    "``a|b`` and `c",
+    "trailing \\",
+)
+
+
+@pytest.mark.parametrize("text", PIPES_AND_BACKTICKS)
+def test_pipes_backslashes_and_backticks_stay_in_their_cell(text):
+    hostile = finding(1, title=text, path=f"src/{text}.py", message=text, evidence=text, fix=text)
+    report = {"score": {"overall": 50, "categories": {"security": 50}}, "findings": [hostile]}
+    check, comment = outputs(report, Comparison(new=[hostile]), None)
+    [row] = [line for line in comment.splitlines() if short_id(hostile["fingerprint"]) in line]
+    assert table_widths(row) == [[4]]
+    assert all(len(set(rows)) == 1 for rows in table_widths(check.summary)), check.summary
+
+
+def test_pipes_are_entities_outside_code_and_escaped_inside():
+    # `&#124;` and `&#92;` are what GitHub shows as `|` and `\`; in code an entity shows as typed.
+    assert publish_comment.cell("a\\|b `c|d`") == "a&#92;&#124;b `c\\|d`"
+    assert publish_comment.code("a\\|b") == "`a⧵\\|b`"
+
+
 def test_outputs_do_not_depend_on_the_order_of_findings(report, comparison):
     shuffled = Comparison(
         new=random.Random(1).sample(list(comparison.new), len(comparison.new)),

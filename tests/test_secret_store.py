@@ -11,7 +11,6 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import text
 
-from bot.api import SECRETS_READ, SECRETS_WRITE
 from bot.auth import Scope, capability, create_token
 from bot.models import Installation
 from bot.secret_store import (
@@ -260,9 +259,11 @@ async def test_the_api_stores_and_lists_secrets_masked(db, secrets_api):
     path = "/v1/installations/7/secrets"
     async with httpx.AsyncClient(base_url=secrets_api) as client:
         put = await client.put(
-            f"{path}/llm_api_key", json={"value": VALUE}, headers=await operator(db, SECRETS_WRITE)
+            f"{path}/llm_api_key",
+            json={"value": VALUE},
+            headers=await operator(db, Scope.SECRETS_WRITE),
         )
-        listed = await client.get(path, headers=await operator(db, SECRETS_READ))
+        listed = await client.get(path, headers=await operator(db, Scope.SECRETS_READ))
     assert put.status_code == 200 and listed.status_code == 200
     assert VALUE not in put.text + listed.text
     [secret] = listed.json()["secrets"]
@@ -276,7 +277,7 @@ async def test_the_api_stores_and_lists_secrets_masked(db, secrets_api):
 
 async def test_the_api_deletes_a_secret(db, secrets_api):
     await SecretStore(db, [NEW_KEY]).put(7, "llm_api_key", VALUE)
-    headers = await operator(db, SECRETS_WRITE)
+    headers = await operator(db, Scope.SECRETS_WRITE)
     async with httpx.AsyncClient(base_url=secrets_api) as client:
         first = await client.delete("/v1/installations/7/secrets/llm_api_key", headers=headers)
         second = await client.delete("/v1/installations/7/secrets/llm_api_key", headers=headers)
@@ -290,9 +291,11 @@ async def test_the_api_deletes_a_secret(db, secrets_api):
         ("GET", None, 401, "unauthenticated"),
         ("PUT", None, 401, "unauthenticated"),
         ("DELETE", None, 401, "unauthenticated"),
-        ("GET", [Scope.CONTROL], 403, "forbidden"),
-        ("PUT", [Scope.READ], 403, "forbidden"),
-        ("DELETE", [Scope.READ], 403, "forbidden"),
+        ("GET", [Scope.READ, Scope.CONTROL], 403, "forbidden"),
+        ("PUT", [Scope.READ, Scope.CONTROL], 403, "forbidden"),
+        ("DELETE", [Scope.READ, Scope.CONTROL], 403, "forbidden"),
+        ("PUT", [Scope.SECRETS_READ], 403, "forbidden"),
+        ("DELETE", [Scope.SECRETS_READ], 403, "forbidden"),
     ],
 )
 async def test_the_api_needs_an_operator_token_with_the_scope(
@@ -324,7 +327,9 @@ async def test_a_build_link_does_not_open_secrets(db, secrets_api, make_settings
 )
 async def test_the_api_refuses_bad_input(db, secrets_api, path, body, status):
     async with httpx.AsyncClient(base_url=secrets_api) as client:
-        response = await client.put(path, json=body, headers=await operator(db, SECRETS_WRITE))
+        response = await client.put(
+            path, json=body, headers=await operator(db, Scope.SECRETS_WRITE)
+        )
     assert response.status_code == status
     assert set(response.json()) == {"error", "detail"} and VALUE not in response.text
 
@@ -335,7 +340,7 @@ async def test_the_api_without_keys_says_how_to_configure_them(db, intake, insta
         response = await client.put(
             "/v1/installations/7/secrets/llm_api_key",
             json={"value": VALUE},
-            headers=await operator(db, SECRETS_WRITE),
+            headers=await operator(db, Scope.SECRETS_WRITE),
         )
-    assert response.status_code == 500
-    assert "CLARITY_ENCRYPTION_KEYS" in response.json()["detail"]
+    assert (response.status_code, response.json()["error"]) == (503, "unavailable")
+    assert "set CLARITY_ENCRYPTION_KEYS" in response.json()["detail"]

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from pydantic import ValidationError
 
-from bot.settings import SettingsError, load_settings
+from bot.settings import Settings, SettingsError, load_settings
 
 
 @pytest.fixture(autouse=True)
@@ -64,3 +65,18 @@ def test_the_database_url_is_read_bare_as_platforms_provide_it(monkeypatch):
     monkeypatch.setenv("CLARITY_WEBHOOK_SECRETS", "s")
     monkeypatch.setenv("DATABASE_URL", "postgresql://db.example/clarity")
     assert load_settings().database_url == "postgresql://db.example/clarity"
+
+
+def test_a_validation_error_never_echoes_a_secret_value():
+    # Not through load_settings: pydantic's own message must hold no value either. The blank
+    # fails the field, which pydantic would report by quoting the whole list of secrets.
+    with pytest.raises(ValidationError) as error:
+        Settings(
+            app_id=7,
+            private_key="k",
+            webhook_secrets=["hook-secret-5e1f", ""],
+            encryption_keys="not-a-fernet-key-93c1",
+        )
+    message = str(error.value)
+    assert "webhook_secrets" in message and "encryption_keys" in message
+    assert "hook-secret-5e1f" not in message and "not-a-fernet-key-93c1" not in message

@@ -28,6 +28,7 @@ class Role(StrEnum):
     SECURITY = "security"
     PLANNER = "planner"
     EDUCATOR = "educator"
+    BUILDER = "builder"
 
 
 class _Out(BaseModel):
@@ -116,12 +117,20 @@ class EducatorOutput(_Out):
     lessons: list[Lesson] = Field(max_length=200)
 
 
+class BuilderOutput(_Out):
+    summary: str = Field(min_length=1, max_length=300, description="one line: what was fixed")
+    files_changed: list[str] = Field(min_length=1, max_length=30)
+    explanation: str = Field(min_length=1, max_length=3000, description="what changed and why")
+    verification: str = Field(min_length=1, max_length=2000, description="how a reviewer checks it")
+
+
 @dataclass(frozen=True, slots=True)
 class Facts:
     """What the workspace and the trajectory show, gathered by the runner for `check`."""
 
     line_counts: Mapping[str, int | None]  # cited path -> lines, None when it does not exist
     commands: Mapping[str, int | None] = field(default_factory=dict)  # ran -> last exit code
+    changed: frozenset[str] = frozenset()  # files the workspace's diff touches
 
 
 class ContractViolation(Exception):
@@ -271,10 +280,26 @@ def _educator(output: Any, given: Mapping[str, Any], facts: Facts) -> list[str]:
     return problems
 
 
+def _builder(output: Any, given: Mapping[str, Any], facts: Facts) -> list[str]:
+    if not facts.changed:
+        return ["the repository is unchanged: no fix was made"]
+    claimed = {normalise(path) for path in output.files_changed}
+    problems = [
+        f"files_changed names {p}, which the change does not touch"
+        for p in sorted(claimed - facts.changed)
+    ]
+    problems += [
+        f"the change touches {p}, which files_changed leaves out"
+        for p in sorted(facts.changed - claimed)
+    ]
+    return problems
+
+
 _ROLE_CHECKS = {
     Role.SCANNER: _no_checks,
     Role.PROBER: _prober,
     Role.SECURITY: _security,
     Role.PLANNER: _planner,
     Role.EDUCATOR: _educator,
+    Role.BUILDER: _builder,
 }

@@ -10,6 +10,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from policies import Prices
+
 # Before LiteLLM is first imported: no price list fetched from the internet, no telemetry.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("OPENHANDS_SUPPRESS_BANNER", "1")
@@ -59,3 +61,18 @@ def models_for(
         )
         for name in dict.fromkeys(names)
     ]
+
+
+def prices_for(model: str | None, input_cost: float | None, output_cost: float | None) -> Prices:
+    """USD per token: the configured prices, else LiteLLM's local price list, else 0."""
+    if input_cost is not None or output_cost is not None:
+        return Prices(input_cost or 0.0, output_cost or 0.0)
+    if not model:
+        return Prices()
+    import litellm  # the local price list (LITELLM_LOCAL_MODEL_COST_MAP is set above)
+
+    known = litellm.model_cost.get(model) or litellm.model_cost.get(model.split("/", 1)[-1]) or {}
+    return Prices(
+        float(known.get("input_cost_per_token") or 0.0),
+        float(known.get("output_cost_per_token") or 0.0),
+    )

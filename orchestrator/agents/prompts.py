@@ -1,4 +1,4 @@
-"""The versioned prompt contract of each deep-scan role, and the task message built from it."""
+"""The versioned prompt contract of each agent role, and the task message built from it."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from orchestrator.agents.contracts import (
+    BuilderOutput,
     Contract,
     EducatorOutput,
     PlannerOutput,
@@ -81,6 +82,19 @@ CONTRACTS: Mapping[Role, Contract] = {
         "may not be a security engineer: why it matters and what it means for the business "
         "(data loss, downtime, cost, trust), in plain words.",
         "One lesson for every fingerprint given, and no other.",
+        _FAIL,
+    ),
+    Role.BUILDER: Contract(
+        Role.BUILDER,
+        "builder/1",
+        BuilderOutput,
+        "You fix one finding in this repository with the smallest change that removes it "
+        "without changing behaviour anyone relies on. Edit the files with file_editor; run "
+        "the repository's tests in the terminal if you can. Do not touch CI workflows, lock "
+        "files or secrets, and do not add dependencies. After you finish, the tests, the "
+        "scanner and the policy check the change; if any refuses it you get its evidence.",
+        "files_changed lists exactly the files your change touches; the repository's diff is "
+        "compared with it.",
         _FAIL,
     ),
 }

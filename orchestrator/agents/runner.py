@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel, SecretStr
 
 from orchestrator.agents import llm as _llm  # noqa: F401  (sets LiteLLM's offline switches first)
-from orchestrator.agents.contracts import Contract, ContractViolation, Facts, normalise
+from orchestrator.agents.contracts import Contract, ContractViolation, Facts, Role, normalise
 from orchestrator.agents.llm import ModelChoice
 from orchestrator.agents.prompts import retry_message, task_message
 from orchestrator.agents.tools import give_back, lend
@@ -221,7 +221,20 @@ async def _facts(contract: Contract, output: BaseModel, workspace: Any) -> Facts
             counts[cite.path] = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
         except (SandboxError, OSError):
             counts[cite.path] = None
-    return Facts(line_counts=counts, commands=dict(workspace.commands))
+    changed: frozenset[str] = frozenset()
+    if contract.role is Role.BUILDER:
+        changed = changed_files(await workspace.sandbox.diff())
+    return Facts(line_counts=counts, commands=dict(workspace.commands), changed=changed)
+
+
+def changed_files(patch: str) -> frozenset[str]:
+    """The paths a git patch touches (both sides of each `diff --git` header)."""
+    found = set()
+    for line in patch.splitlines():
+        if line.startswith("diff --git a/"):
+            old, _, new = line[len("diff --git a/") :].partition(" b/")
+            found.update({old, new})
+    return frozenset(found)
 
 
 def _agent(model: ModelChoice, workspace_id: str) -> Agent:
