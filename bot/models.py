@@ -306,3 +306,41 @@ class Trajectory(SQLModel, table=True):
         default_factory=list, sa_column=Column(JSON, nullable=False)
     )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class FixOutcome(StrEnum):
+    WORKING = "working"  # the fix build is running
+    AWAITING_APPROVAL = "awaiting_approval"  # gates passed; the pack wants a human's approve
+    OPENED = "opened"  # a fix pull request (or suggestions on a fork) was published
+    REFUSED = "refused"  # every attempt failed a gate: no pull request, an explanation
+    MERGED = "merged"
+    IGNORED = "ignored"  # the fix pull request was closed unmerged
+    RESOLVED = "resolved"  # the finding went away by itself; the fix pull request was closed
+    HUMAN_EDITED = "human_edited"  # someone committed on the fix branch: hands off
+
+
+class FixAttempt(SQLModel, table=True):
+    """One finding's fix on one pull request: its attempts, gate evidence and outcome."""
+
+    __table_args__ = (UniqueConstraint("repository_id", "pr_number", "fingerprint"),)
+    id: int | None = Field(default=None, primary_key=True)
+    installation_id: int = _fk("installation.id")
+    repository_id: int = _fk("repository.id")
+    pr_number: int
+    fingerprint: str = Field(max_length=64)  # the finding's stable fingerprint
+    rule_id: str = Field(max_length=100, index=True)
+    build_id: int | None = None  # the latest fix build
+    branch: str | None = Field(default=None, max_length=250)
+    fix_pr_number: int | None = None
+    commit_sha: str | None = Field(default=None, max_length=40)  # our latest commit on the branch
+    attempts: int = 0
+    gate_results: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    diff_hash: str | None = Field(default=None, max_length=64)
+    outcome: FixOutcome = Field(default=FixOutcome.WORKING, sa_type=_enum(FixOutcome), index=True)
+    reason: str | None = None
+    requester: str | None = Field(default=None, max_length=100)
+    approved_by: str | None = Field(default=None, max_length=100)  # the human checkpoint
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -2,8 +2,22 @@
 
 from gidgethub.routing import Router
 
-from handlers import check_suite, installation, issue_comment, pull_request, push
+from handlers import (
+    check_actions,
+    check_suite,
+    fix_outcomes,
+    installation,
+    issue_comment,
+    pull_request,
+    push,
+)
 
 router = Router(
-    installation.router, pull_request.router, check_suite.router, push.router, issue_comment.router
+    installation.router,
+    pull_request.router,
+    fix_outcomes.router,
+    check_suite.router,
+    check_actions.router,
+    push.router,
+    issue_comment.router,
 )

@@ -1,7 +1,7 @@
 """`/clarity <command>` in a pull request comment: who may, and what happens.
 
-Commands now: help, status, abort, retry (deep-scan, fix and the rest arrive
-with their tiers). Bots, including this App, are ignored; edits never re-run.
+Commands: help, status, deep-scan, fix, approve, ignore, abort, retry. Bots, including
+this App, are ignored; edits never re-run, and a comment delivered twice is carried out once.
 """
 
 from __future__ import annotations
@@ -13,17 +13,33 @@ from gidgethub.abc import GitHubAPI
 from gidgethub.routing import Router
 from sqlmodel import col, select
 
-from bot.models import Build, BuildStatus, BuildTier
+from bot.models import Build, BuildStatus, BuildTier, FixAttempt, utcnow
 from bot.queue import fast_queue
 from handlers.commands import Command, CommandName, help_reply, parse_commands
 from handlers.context import HandlerContext
+from handlers.deep_scan import deep_scan
+from handlers.fix import approve_command, fix_command
+from handlers.ignore import ignore_finding
 from orchestrator import control
+from orchestrator.fix_stats import attempts_table, fix_rates, rates_table
+from orchestrator.pr_publish import mark_stopped
 from orchestrator.pr_scan import build_url
+from orchestrator.publish_render import neutral_output
 from policies import authorize, load_pack
 
 router = Router()
 
-HANDLED = {CommandName.HELP, CommandName.STATUS, CommandName.ABORT, CommandName.RETRY}
+HANDLED = {
+    CommandName.HELP,
+    CommandName.STATUS,
+    CommandName.DEEP_SCAN,
+    CommandName.ABORT,
+    CommandName.RETRY,
+    CommandName.IGNORE,
+    CommandName.FIX,
+    CommandName.APPROVE,
+}
+SEEN_FOR = 7 * 24 * 3600  # seconds a handled command is remembered (GitHub redelivers for days)
 
 
 @router.register("issue_comment", action="created")
@@ -37,7 +53,8 @@ async def run_commands(event: sansio.Event, gh: GitHubAPI, ctx: HandlerContext) 
     repo = data["repository"]
     where = {"owner": repo["owner"]["login"], "repo": repo["name"]}
     for command in commands:
-        await run_command(ctx, gh, data, where, command)
+        if await _first_time(ctx, data["comment"]["id"], command):
+            await run_command(ctx, gh, data, where, command)
 
 
 async def run_command(
@@ -69,7 +86,9 @@ async def run_command(
         url_vars={**where, "username": user},
     )
     pack = load_pack(getattr(ctx.settings, "policy_pack", "default"))
-    decision = authorize(pack, command.name.value, permission.get("permission"))
+    # `role_name` tells maintain from write and triage from read; `permission` is the legacy level.
+    level = permission.get("role_name") or permission.get("permission")
+    decision = authorize(pack, command.name.value, level)
     if not decision.allowed:
         await _reply(
             gh,
@@ -83,14 +102,37 @@ async def run_command(
         url_vars={**where, "id": str(data["comment"]["id"])},
         data={"content": "eyes"},
     )
+    answer = lambda body: _reply(gh, where, number, body)  # noqa: E731
+    if command.name is CommandName.DEEP_SCAN:
+        await deep_scan(ctx, gh, data, where, command, answer)
+        return
+    if command.name is CommandName.FIX:
+        await fix_command(ctx, gh, data, command.args, answer)
+        return
+    if command.name is CommandName.APPROVE:
+        await approve_command(ctx, data, command.args, answer)
+        return
+    if command.name is CommandName.IGNORE:
+        today = utcnow().date()  # the edge reads the clock; the command's checks take the date
+        reply = await ignore_finding(
+            ctx.db, data["repository"]["id"], number, command.args, today=today
+        )
+        await _reply(gh, where, number, reply)
+        return
     builds = await _builds(ctx, data["repository"]["id"], number)
     if command.name is CommandName.STATUS:
-        await _reply(gh, where, number, _status(ctx, builds))
+        fixes = await _fix_status(ctx, data, number)
+        await _reply(gh, where, number, "\n\n".join([_status(ctx, builds), *fixes]))
     elif command.name is CommandName.ABORT:
         running = [b for b in builds if b.status in (BuildStatus.QUEUED, BuildStatus.RUNNING)]
         for build in running:
             await control.abort(
                 ctx.db, ctx.queue, ctx.settings.queue_prefix, build.id, f"aborted by @{user}"
+            )
+            # Its check run is finished here: the owner is cancelled and publishes nothing.
+            url = build_url(ctx.settings, build.id)
+            await mark_stopped(
+                ctx.db, gh, build.id, neutral_output("Stopped", f"Aborted by @{user}.", url)
             )
         await _reply(
             gh,
@@ -112,6 +154,14 @@ async def run_command(
         )
 
 
+async def _first_time(ctx: HandlerContext, comment_id: int, command: Command) -> bool:
+    """True once per command line of a comment, however often GitHub delivers the comment."""
+    if ctx.queue is None:  # `clarity receive`: a single local run, nothing to repeat
+        return True
+    key = f"{ctx.settings.queue_prefix}:command:{comment_id}:{command.line}"
+    return bool(await ctx.queue.set(key, "1", nx=True, ex=SEEN_FOR))
+
+
 async def _builds(ctx: HandlerContext, repository_id: int, number: int) -> list[Build]:
     """This pull request's builds, newest first."""
     async with ctx.db.session() as session:
@@ -122,6 +172,33 @@ async def _builds(ctx: HandlerContext, repository_id: int, number: int) -> list[
             .limit(20)
         )
         return list(rows)
+
+
+async def _fix_status(ctx: HandlerContext, data: dict[str, Any], number: int) -> list[str]:
+    """This pull request's fix attempts, and how fixes do by rule on the installation."""
+    repository = data["repository"]
+    async with ctx.db.session() as session:
+        here = list(
+            await session.exec(
+                select(FixAttempt)
+                .where(FixAttempt.repository_id == repository["id"], FixAttempt.pr_number == number)
+                .order_by(col(FixAttempt.id))
+            )
+        )
+        everywhere = await session.exec(
+            select(FixAttempt.rule_id, FixAttempt.outcome).where(
+                FixAttempt.installation_id == data["installation"]["id"]
+            )
+        )
+        rates = fix_rates(everywhere.all())
+    sections = []
+    if here:
+        table = attempts_table(here, repository["html_url"])
+        sections.append("\n".join(["Fix attempts on this pull request:", "", *table]))
+    if rates:
+        table = rates_table(rates)
+        sections.append("\n".join(["Fixes on this installation by rule:", "", *table]))
+    return sections
 
 
 def _status(ctx: HandlerContext, builds: list[Build]) -> str:

@@ -111,6 +111,8 @@ class PullRequest:
     state: str = "open"
     closed_at: datetime | None = None
     merged_at: datetime | None = None
+    # the head's tip when its branch was deleted (GitHub keeps showing it)
+    last_head_sha: str | None = None
 
     @property
     def is_fork(self) -> bool:

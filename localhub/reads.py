@@ -44,9 +44,10 @@ class HubReads:
             )
 
     def head_sha(self, pr: PullRequest) -> str:
-        """The current tip of the pull request's head branch."""
+        """The current tip of the pull request's head branch (its last, once deleted)."""
         with self.lock:
-            return self.repository(pr.head_repo).git.resolve(f"refs/heads/{pr.head_ref}") or ""
+            live = self.repository(pr.head_repo).git.resolve(f"refs/heads/{pr.head_ref}")
+            return live or pr.last_head_sha or ""
 
     def base_sha(self, pr: PullRequest) -> str:
         """The current tip of the pull request's base branch."""

@@ -183,12 +183,22 @@ async def update_ref(ctx: Context) -> Reply:
 
 
 async def delete_ref(ctx: Context) -> Reply:
-    """`git/delete-ref`; the default branch cannot go."""
+    """`git/delete-ref`; the default branch cannot go, and a deleted branch's pulls close."""
     name, git = "refs/" + ctx.params["ref"], _git(ctx)
     with ctx.hub.lock:
         if name not in git.refs:
             raise Unprocessable("Reference does not exist")
         if name == f"refs/heads/{ctx.repo.default_branch}":
             raise Unprocessable("Cannot delete the default branch")
-        del git.refs[name]
+        sha = git.refs.pop(name)
+        if name.startswith("refs/heads/"):
+            _close_pulls_from(ctx, name.removeprefix("refs/heads/"), sha)
     return Reply(204)
+
+
+def _close_pulls_from(ctx: Context, branch: str, sha: str) -> None:
+    """GitHub closes (without merging) the open pull requests whose head branch is deleted."""
+    now = ctx.hub.now()
+    for pr in ctx.hub.pulls.values():
+        if pr.state == "open" and pr.head_ref == branch and pr.head_repo == ctx.repo.full_name:
+            pr.state, pr.closed_at, pr.updated_at, pr.last_head_sha = "closed", now, now, sha

@@ -7,6 +7,8 @@
     comment: on-findings          # always | on-findings | never
     tiers: {scan: true, deep_scan: true, fix: false}
     drafts: scan                  # scan | skip
+    ignore:                       # single findings, by fingerprint (`/clarity ignore` writes these)
+      - {fingerprint: <32 hex>, reason: "ids are validated upstream", until: 2026-06-30}
     policy:                       # tighten the installation's policy pack (never loosen it)
       fail_on: medium
       commands: {deny: ["npx", "git commit"]}
@@ -14,6 +16,7 @@
       limits: {fix: {memory: 1GiB, wall_seconds: 300}}
       access: {fix: admin}
       fixes: {deny_paths: ["src/legacy/**"], max_files: 3}
+      budgets: {deep_scan: {max_cost_usd: 2, confirm_over_usd: 0.5}}
 
 Errors name the key and the line, e.g. `rules.py-sqli (line 4): unknown rule id`.
 `policies.merge.effective_pack` applies `policy:` and refuses, the same way, a value
@@ -26,6 +29,7 @@ import json
 import re
 import shlex
 from collections.abc import Collection
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -40,6 +44,7 @@ from pydantic import (
     PositiveFloat,
     PositiveInt,
     PrivateAttr,
+    StringConstraints,
     ValidationError,
     field_validator,
 )
@@ -98,6 +103,21 @@ def _deny_glob(pattern: str) -> str:
 
 DenyRule = Annotated[CommandRule, BeforeValidator(_deny_entry, json_schema_input_type=str)]
 DenyGlob = Annotated[str, AfterValidator(_deny_glob)]
+FINGERPRINT = r"^[0-9a-fA-F]{32}$"
+
+
+def _fingerprint(value: str) -> str:
+    if not re.fullmatch(FINGERPRINT, value):
+        raise ValueError("a finding's fingerprint: 32 hexadecimal characters")
+    return value.lower()
+
+
+Fingerprint = Annotated[
+    str, AfterValidator(_fingerprint), Field(json_schema_extra={"pattern": FINGERPRINT})
+]
+IgnoreReason = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)
+]
 
 
 class _Section(BaseModel):
@@ -180,6 +200,23 @@ class QuotaOverrides(_Section):
     llm_cost_usd: NonNegativeFloat | None = None  # this repository's share of the period's budget
 
 
+class AgentBudgetOverrides(_Section):
+    max_iterations: PositiveInt | None = None
+    max_cost_usd: PositiveFloat | None = None
+    wall_seconds: PositiveFloat | None = None
+
+
+class BuildBudgetOverrides(_Section):
+    max_cost_usd: PositiveFloat | None = None
+    confirm_over_usd: NonNegativeFloat | None = None  # lower: more builds wait for a confirm
+    agent: AgentBudgetOverrides | None = None
+
+
+class BudgetOverrides(_Section):
+    deep_scan: BuildBudgetOverrides | None = None
+    fix: BuildBudgetOverrides | None = None
+
+
 class PolicyOverrides(_Section):
     """`policy:` — values that tighten the installation's pack; each must be at least as strict."""
 
@@ -191,6 +228,15 @@ class PolicyOverrides(_Section):
     gates: GateOverrides | None = None
     fixes: FixOverrides | None = None
     quotas: QuotaOverrides | None = None
+    budgets: BudgetOverrides | None = None
+
+
+class IgnoreEntry(_Section):
+    """One finding ignored by its fingerprint, for a reason, through `until` (inclusive)."""
+
+    fingerprint: Fingerprint
+    reason: IgnoreReason
+    until: date | None = None
 
 
 class _Lines(dict):
@@ -215,6 +261,7 @@ class RepoConfig(BaseModel):
     tiers: Tiers = Field(default_factory=Tiers)
     drafts: Literal["scan", "skip"] = "scan"
     policy: PolicyOverrides = Field(default_factory=PolicyOverrides)
+    ignore: tuple[IgnoreEntry, ...] = ()
 
     _lines: _Lines = PrivateAttr(default_factory=_Lines)
 
@@ -233,13 +280,16 @@ class RepoConfig(BaseModel):
             return {k: "off" if v is False else v for k, v in value.items()}
         return value
 
-    def scan_options(self, jobs: int | None = None, fail_on: Severity | None = None) -> ScanOptions:
+    def scan_options(
+        self, jobs: int | None = None, fail_on: Severity | None = None, today: date | None = None
+    ) -> ScanOptions:
         """The scan options this configuration asks for.
 
         `fail_on` overrides the file's own: pass `effective_pack(...).gates.fail_on`, which
-        also holds the installation's policy.
+        also holds the installation's policy. `today` is the date `ignore:` entries expire
+        against (the caller's clock); without it the scanner's entry point uses its own.
         """
-        from scanner.options import ScanOptions
+        from scanner.options import Ignore, ScanOptions
 
         overrides = {
             rule: setting if setting == "off" else Severity(setting)
@@ -250,6 +300,8 @@ class RepoConfig(BaseModel):
             rule_overrides=overrides,
             fail_on=fail_on or self.fail_on,
             jobs=jobs,
+            ignores=tuple(Ignore(e.fingerprint, e.reason, e.until) for e in self.ignore),
+            today=today,
         )
 
 
@@ -277,6 +329,15 @@ def load_repo_config(text: str, known_rules: Collection[str] | None = None) -> R
                     f"rules.{rule_id}",
                     lines.get(("rules", rule_id), 0),
                 )
+    seen: dict[str, int] = {}
+    for index, entry in enumerate(config.ignore):
+        if entry.fingerprint in seen:
+            raise RepoConfigError(
+                f"fingerprint already ignored by ignore.{seen[entry.fingerprint]}",
+                f"ignore.{index}.fingerprint",
+                line_of(("ignore", index, "fingerprint"), lines),
+            )
+        seen[entry.fingerprint] = index
     config._lines = _Lines(lines)
     return config
 

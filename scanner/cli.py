@@ -8,8 +8,8 @@ Exit codes:
     1  findings at or above the fail-on severity (with --base: new ones)
     2  usage or configuration error (an invalid .clarity.yml names the key and line)
 
-`PATH/.clarity.yml`, when present, sets excludes, rule overrides and fail_on;
---fail-on wins over it.
+`PATH/.clarity.yml`, when present, sets excludes, rule overrides, ignored findings
+and fail_on; --fail-on wins over it. `ignore:` entries expire by today's UTC date.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -132,17 +134,11 @@ def _options(root: Path, args: argparse.Namespace) -> ScanOptions:
             raise UsageError(f"{CONFIG_FILE}: {error}") from error
         except UnicodeDecodeError as error:
             raise UsageError(f"{CONFIG_FILE}: not UTF-8 text") from error
-        options = config.scan_options(jobs=args.jobs)
+        options = config.scan_options(jobs=args.jobs, today=datetime.now(UTC).date())
     else:
         options = ScanOptions(jobs=args.jobs)
     if args.fail_on:
-        options = ScanOptions(
-            excludes=options.excludes,
-            rule_overrides=options.rule_overrides,
-            max_file_size=options.max_file_size,
-            fail_on=Severity(args.fail_on),
-            jobs=options.jobs,
-        )
+        options = replace(options, fail_on=Severity(args.fail_on))
     return options
 
 

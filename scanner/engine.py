@@ -26,7 +26,7 @@ from scanner.receipt import receipt, ruleset_version
 from scanner.rules import all_checks
 from scanner.rules.base import Check, RepoCheck, RepoView, reporter
 from scanner.score import Scores, score
-from scanner.suppress import SuppressedFinding, apply_options
+from scanner.suppress import SuppressedFinding, apply_options, expiry_note, live_ignores
 from scanner.walk import Skip, SkipReason, classify_content, walk
 from scanner.worker import FileOutcome, findings_from_hits, scan_source
 
@@ -185,6 +185,8 @@ def scan_tree(
 
     active, turned_off = apply_options(findings, options)
     suppressed.extend(turned_off)
+    _, expired = live_ignores(options.ignores, options.today)
+    coverage.notes.extend(Note("", expiry_note(entry, options.today)) for entry in expired)
     active.sort(key=sort_key)
     suppressed.sort(key=lambda s: sort_key(s.finding))
     timings["total"] = time.perf_counter() - started

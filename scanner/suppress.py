@@ -1,4 +1,5 @@
-"""Suppressions: inline ignore comments and `.clarity.yml` rule toggles and severities.
+"""Suppressions: inline ignore comments, `.clarity.yml` rule toggles and severities, and
+`.clarity.yml` `ignore:` entries (one finding each, by fingerprint, maybe until a date).
 
 Inline forms, on the flagged line or on a comment line directly above it:
 
@@ -15,10 +16,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from datetime import date
 from enum import StrEnum
 
 from scanner.model import Finding
-from scanner.options import OFF, ScanOptions
+from scanner.options import OFF, Ignore, ScanOptions
 
 _MARK = re.compile(
     r"clarity(?::\s*|-)ignore(?:\[(?P<bracket>[^\]]*)\]|[ \t]+(?P<bare>[a-z0-9][a-z0-9-]*(?:,[a-z0-9-]+)*))?"
@@ -80,15 +82,44 @@ def _parse(match: re.Match[str]) -> Suppression:
     return Suppression(rules, reason)
 
 
+def live_ignores(
+    ignores: Iterable[Ignore], today: date | None
+) -> tuple[dict[str, Ignore], list[Ignore]]:
+    """The entries still in force on `today`, by fingerprint, and the expired ones."""
+    live: dict[str, Ignore] = {}
+    expired: list[Ignore] = []
+    for entry in ignores:
+        if entry.expired(today):
+            expired.append(entry)
+        else:
+            live.setdefault(entry.fingerprint, entry)
+    return live, expired
+
+
+def expiry_note(entry: Ignore, today: date | None) -> str:
+    """What the scan's notes say about an `ignore:` entry that no longer applies."""
+    until = entry.until.isoformat() if entry.until else "?"
+    if today is None:
+        return (
+            f"ignore: the entry for {entry.fingerprint} has an until date ({until}) "
+            "but the scan has no date; it does not apply"
+        )
+    return f"ignore: the entry for {entry.fingerprint} expired on {until}; it no longer applies"
+
+
 def apply_options(
     findings: Iterable[Finding], options: ScanOptions
 ) -> tuple[list[Finding], list[SuppressedFinding]]:
-    """Findings after `.clarity.yml` overrides: rules turned off, severities changed."""
+    """Findings after `.clarity.yml`: findings ignored by fingerprint (until their entry
+    expires on `options.today`), rules turned off, severities changed."""
+    live, _ = live_ignores(options.ignores, options.today)
     active: list[Finding] = []
     suppressed: list[SuppressedFinding] = []
     for finding in findings:
         override = options.override_for(finding.rule_id)
-        if override is None:
+        if (entry := live.get(finding.fingerprint)) is not None:
+            suppressed.append(SuppressedFinding(finding, SuppressedBy.CONFIG, entry.reason))
+        elif override is None:
             active.append(finding)
         elif override == OFF:
             suppressed.append(SuppressedFinding(finding, SuppressedBy.CONFIG, "rule turned off"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 
 import jsonschema
@@ -17,7 +18,7 @@ from policies.repo_config import (
     write_schema,
 )
 from scanner.model import Severity
-from scanner.options import ScanOptions
+from scanner.options import Ignore, ScanOptions
 from scanner.rules import catalogue
 
 FULL = """\
@@ -105,6 +106,7 @@ policy:
   limits:
     fix: {memory: 1GiB, wall_seconds: 300}
   access: {fix: admin}
+  budgets: {deep_scan: {confirm_over_usd: 0.5, agent: {wall_seconds: 300}}}
 """
 
 
@@ -114,12 +116,16 @@ def test_policy_section_loads():
     assert [rule.id for rule in policy.commands.deny] == ["repo-npx", "repo-git-push-force"]
     assert (policy.limits.fix.memory, policy.limits.fix.wall_seconds) == (1024**3, 300)
     assert policy.limits.scan is None and policy.network is None
+    assert policy.budgets.deep_scan.confirm_over_usd == 0.5
+    assert policy.budgets.deep_scan.agent.wall_seconds == 300
+    assert policy.budgets.deep_scan.max_cost_usd is None and policy.budgets.fix is None
 
 
 def test_key_line_finds_policy_keys():
     config = load_repo_config(POLICY)
     assert config.key_line("policy", "limits", "fix", "memory") == 5
     assert config.key_line("policy", "access", "fix") == 6
+    assert config.key_line("policy", "budgets", "deep_scan", "agent", "wall_seconds") == 7
     assert RepoConfig().key_line("policy") == 0
 
 
@@ -132,8 +138,15 @@ def test_key_line_finds_policy_keys():
         ("policy:\n  commands:\n    deny: ['$(x)']\n", "policy.commands.deny.0", 3),
         ("policy:\n  fixes:\n    deny_paths: ['!a']\n", "policy.fixes.deny_paths.0", 3),
         ("policy:\n  colour: red\n", "policy.colour", 2),
+        ("policy:\n  budgets:\n    deep_scan: {max_cost_usd: 0}\n",
+         "policy.budgets.deep_scan.max_cost_usd", 3),
+        ("policy:\n  budgets:\n    fix:\n      confirm_over_usd: -1\n",
+         "policy.budgets.fix.confirm_over_usd", 4),
+        ("policy:\n  budgets:\n    scan: {max_cost_usd: 1}\n", "policy.budgets.scan", 3),
+        ("policy:\n  budgets:\n    fix:\n      agent: {turns: 3}\n",
+         "policy.budgets.fix.agent.turns", 4),
     ],
-)
+)  # fmt: skip
 def test_policy_errors_name_key_and_line(text, key, line):
     with pytest.raises(RepoConfigError) as raised:
         load_repo_config(text)
@@ -171,10 +184,78 @@ def test_schema_accepts_valid_files(text):
 
 
 @pytest.mark.parametrize(
-    "text", ["comment: maybe\n", "policy:\n  access: {fix: owner}\n", "tiers: {deepscan: false}\n"]
+    "text",
+    [
+        "comment: maybe\n",
+        "policy:\n  access: {fix: owner}\n",
+        "tiers: {deepscan: false}\n",
+        "policy:\n  budgets: {deep_scan: {max_cost_usd: 0}}\n",
+        "policy:\n  budgets: {fix: {agent: {max_iterations: 2.5}}}\n",
+        "policy:\n  budgets: {scan: {max_cost_usd: 1}}\n",
+    ],
 )
 def test_schema_rejects_what_the_loader_rejects(text):
     validator = jsonschema.Draft202012Validator(json.loads(schema_text()))
     assert list(validator.iter_errors(yaml.safe_load(text)))
     with pytest.raises(RepoConfigError):
         load_repo_config(text)
+
+
+FINGERPRINT = "3F2A9C1B" + "0" * 24
+IGNORES = f"""\
+ignore:
+  - fingerprint: {FINGERPRINT}
+    reason: "  ids are validated upstream  "
+    until: 2026-06-30
+  - {{fingerprint: {"b" * 32}, reason: generated code}}
+"""
+
+
+def test_ignore_entries_load_with_their_reason_and_date():
+    first, second = load_repo_config(IGNORES).ignore
+    assert (first.fingerprint, first.reason, first.until) == (
+        FINGERPRINT.lower(),
+        "ids are validated upstream",
+        date(2026, 6, 30),
+    )
+    assert (second.reason, second.until) == ("generated code", None)
+
+
+def test_scan_options_carry_the_ignores_and_the_callers_date():
+    options = load_repo_config(IGNORES).scan_options(today=date(2026, 7, 1))
+    assert options.ignores == (
+        Ignore(FINGERPRINT.lower(), "ids are validated upstream", date(2026, 6, 30)),
+        Ignore("b" * 32, "generated code"),
+    )
+    assert options.today == date(2026, 7, 1)
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "line", "problem"),
+    [
+        ("ignore:\n  - {fingerprint: abc, reason: x}\n", "ignore.0.fingerprint", 2, "32 hex"),
+        (f"ignore:\n  - fingerprint: {'a' * 32}\n", "ignore.0.reason", 2, "required"),
+        (f"ignore:\n  - {{fingerprint: {'a' * 32}, reason: ' '}}\n", "ignore.0.reason", 2, ""),
+        (f"ignore:\n  - {{fingerprint: {'a' * 32}, reason: x, until: soon}}\n",
+         "ignore.0.until", 2, "date"),
+        (f"ignore:\n  - {{fingerprint: {'a' * 32}, reason: x, rule: y}}\n",
+         "ignore.0.rule", 2, "unknown key"),
+        (f"ignore:\n  - {{fingerprint: {'a' * 32}, reason: x}}\n"
+         f"  - {{fingerprint: {'A' * 32}, reason: y}}\n",
+         "ignore.1.fingerprint", 3, "already ignored by ignore.0"),
+    ],
+)  # fmt: skip
+def test_ignore_errors_name_key_and_line(text, key, line, problem):
+    with pytest.raises(RepoConfigError) as raised:
+        load_repo_config(text)
+    assert (raised.value.key, raised.value.line) == (key, line)
+    assert problem in str(raised.value)
+
+
+def test_schema_accepts_ignore_entries_and_requires_a_reason():
+    validator = jsonschema.Draft202012Validator(json.loads(schema_text()))
+    # As editors read YAML 1.2: the date is a string there.
+    data = json.loads(json.dumps(yaml.safe_load(IGNORES), default=str))
+    assert list(validator.iter_errors(data)) == []
+    del data["ignore"][1]["reason"]
+    assert list(validator.iter_errors(data))

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import subprocess
+from dataclasses import replace
+from datetime import date
 from pathlib import Path
 
 import pytest
 
+from policies.repo_config import load_repo_config
 from scanner.cache import ScanCache
 from scanner.compare import compare
 from scanner.engine import ScanError, scan_tree
 from scanner.fingerprint import blob_sha, fingerprint
 from scanner.model import Category, Finding, Severity
-from scanner.options import ScanOptions
+from scanner.options import Ignore, ScanOptions
+from scanner.sandboxed import main, options_from_json, options_to_json
 from scanner.score import category_penalty, score
 from scanner.suppress import SuppressedBy, inline_suppressions
 from scanner.walk import SkipReason
@@ -369,3 +374,103 @@ def test_sample_app_planted_issues_are_found():
     ]
     assert missing == []
     assert result.scores.overall <= 40  # a critical finding caps the score
+
+
+TODAY = date(2026, 5, 1)
+
+
+@pytest.mark.parametrize(
+    ("until", "today", "expired"),
+    [
+        (None, TODAY, False),
+        (date(2026, 5, 2), TODAY, False),
+        (TODAY, TODAY, False),  # `until` is the last day it holds
+        (date(2026, 4, 30), TODAY, True),
+        (date(2099, 1, 1), None, True),  # no date to compare with: not trusted
+        (None, None, False),
+    ],
+)
+def test_an_ignore_expires_after_its_until_date(until, today, expired):
+    assert Ignore("a" * 32, "reason", until).expired(today) is expired
+
+
+def test_an_ignore_entry_suppresses_only_its_finding_with_its_reason(tmp_path):
+    write(tmp_path, {"a.py": VULNERABLE, "b.py": VULNERABLE})
+    [ignored, kept] = rule_hits(scan_tree(tmp_path, SERIAL))
+    entry = Ignore(ignored.fingerprint, "ids are validated upstream", date(2026, 6, 30))
+    result = scan_tree(tmp_path, ScanOptions(jobs=1, ignores=(entry,), today=TODAY))
+    assert rule_hits(result) == [kept]
+    [hidden] = [s for s in result.suppressed if s.finding.rule_id == "py-sql-injection"]
+    assert (hidden.finding, hidden.by, hidden.reason) == (
+        ignored,
+        SuppressedBy.CONFIG,
+        "ids are validated upstream",
+    )
+    assert result.coverage.notes == []
+
+
+def test_an_expired_ignore_entry_reports_its_finding_again_with_a_note(tmp_path):
+    write(tmp_path, {"a.py": VULNERABLE})
+    [finding] = rule_hits(scan_tree(tmp_path, SERIAL))
+    entry = Ignore(finding.fingerprint, "until the rewrite", date(2026, 4, 30))
+    result = scan_tree(tmp_path, ScanOptions(jobs=1, ignores=(entry,), today=TODAY))
+    assert rule_hits(result) == [finding]
+    assert [note.message for note in result.coverage.notes] == [
+        f"ignore: the entry for {finding.fingerprint} expired on 2026-04-30; it no longer applies"
+    ]
+
+
+def test_without_a_date_an_ignore_with_an_until_does_not_apply(tmp_path):
+    write(tmp_path, {"a.py": VULNERABLE})
+    [finding] = rule_hits(scan_tree(tmp_path, SERIAL))
+    entry = Ignore(finding.fingerprint, "until the rewrite", date(2099, 1, 1))
+    result = scan_tree(tmp_path, ScanOptions(jobs=1, ignores=(entry,)))
+    assert rule_hits(result) == [finding]
+    assert "the scan has no date" in result.coverage.notes[0].message
+
+
+def test_receipt_depends_on_ignores_and_on_the_date_only_when_one_can_expire(tmp_path):
+    write(tmp_path, {"a.py": VULNERABLE})
+    plain = scan_tree(tmp_path, SERIAL).receipt
+    forever = ScanOptions(jobs=1, ignores=(Ignore("a" * 32, "x"),))
+    dated = ScanOptions(jobs=1, ignores=(Ignore("a" * 32, "x", date(2026, 6, 1)),), today=TODAY)
+    assert scan_tree(tmp_path, forever).receipt != plain
+    assert (
+        scan_tree(tmp_path, replace(forever, today=TODAY)).receipt
+        == scan_tree(tmp_path, forever).receipt
+    )
+    assert (
+        scan_tree(tmp_path, replace(dated, today=date(2026, 7, 1))).receipt
+        != scan_tree(tmp_path, dated).receipt
+    )
+
+
+def test_the_sandboxed_scan_applies_clarity_yml_ignores(tmp_path, capsys):
+    write(tmp_path, {"a.py": VULNERABLE, "b.py": VULNERABLE})
+    first, second = (f.fingerprint for f in rule_hits(scan_tree(tmp_path, SERIAL)))
+    config = load_repo_config(
+        f"ignore:\n  - {{fingerprint: {first}, reason: trusted input, until: 2026-06-30}}\n"
+        f"  - {{fingerprint: {second}, reason: old, until: 2026-01-31}}\n"
+    )
+    options = config.scan_options(jobs=1, today=TODAY)
+    assert options_from_json(options_to_json(options)) == options
+    main([str(tmp_path), options_to_json(options)])
+    report = json.loads(capsys.readouterr().out)
+    assert [f["fingerprint"] for f in report["findings"] if f["rule_id"] == "py-sql-injection"] == [
+        second
+    ]
+    assert [(s["fingerprint"], s["reason"]) for s in report["suppressed"]] == [
+        (first, "trusted input")
+    ]
+    assert [n["message"] for n in report["coverage"]["notes"]] == [
+        f"ignore: the entry for {second} expired on 2026-01-31; it no longer applies"
+    ]
+
+
+def test_the_sandboxed_scan_dates_a_scan_sent_without_one(tmp_path, capsys):
+    write(tmp_path, {"a.py": VULNERABLE})
+    [finding] = rule_hits(scan_tree(tmp_path, SERIAL))
+    entry = Ignore(finding.fingerprint, "trusted input", date(9999, 12, 31))
+    main([str(tmp_path), options_to_json(ScanOptions(jobs=1, ignores=(entry,)))])
+    report = json.loads(capsys.readouterr().out)
+    assert [s["reason"] for s in report["suppressed"]] == ["trusted input"]

@@ -111,7 +111,8 @@ def _toolchain_prefixes(extra: Sequence[str]) -> list[str]:
     # out; one asked for explicitly is an error.
     found = [sys.base_prefix, _prefix_of(shutil.which("node"))]
     prefixes: list[str] = []
-    for prefix, explicit in [*((p, False) for p in found), *((p, True) for p in extra)]:
+    # Asked-for toolchains come first on PATH: an operator's Python with test tools wins.
+    for prefix, explicit in [*((p, True) for p in extra), *((p, False) for p in found)]:
         if not prefix or not os.path.isdir(prefix):
             if explicit:
                 raise BackendUnavailable(f"toolchain prefix {prefix} is not a directory")

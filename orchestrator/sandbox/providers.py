@@ -11,6 +11,7 @@ def make_provider(
     backend: str,
     *,
     root: Path | None = None,
+    toolchains: tuple[str, ...] = (),
     daytona_api_url: str | None = None,
     daytona_api_key: str | None = None,
     daytona_target: str | None = None,
@@ -21,7 +22,7 @@ def make_provider(
     if backend == "local":
         from orchestrator.sandbox.local import LocalSandboxProvider
 
-        return LocalSandboxProvider(root)
+        return LocalSandboxProvider(root, toolchains=toolchains)
     if backend == "daytona":
         from orchestrator.sandbox.daytona import DaytonaSandboxProvider
         from orchestrator.sandbox.daytona_policy import DaytonaOptions

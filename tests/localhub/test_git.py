@@ -184,3 +184,19 @@ def test_gzip_archive_is_reproducible(hub, world):
     sha = hub.ref(REPO, "main")
     first, second = repo.git.tarball(sha, "p"), repo.git.tarball(sha, "p")
     assert first == second and gzip.decompress(first)
+
+
+def test_deleting_a_head_branch_closes_its_open_pull_request(hub, client, world):
+    hub.commit_files(REPO, "other", {"src/other.py": "z = 3\n"})
+    other = hub.open_pull_request(REPO, "other", title="Other")
+    assert (
+        client.delete(f"/repos/{REPO}/git/refs/heads/feature", headers=world.auth).status_code
+        == 204
+    )
+    closed = client.get(f"/repos/{REPO}/pulls/1", headers=world.auth).json()
+    assert closed["state"] == "closed" and closed["closed_at"] and closed["merged_at"] is None
+    assert closed["head"]["sha"] == world.head_sha  # GitHub keeps showing the last head
+    assert hub.pull_request(REPO, 1).state == "closed"
+    assert hub.pull_request(REPO, other.number).state == "open"
+    listed = client.get(f"/repos/{REPO}/pulls", headers=world.auth).json()
+    assert [p["number"] for p in listed] == [other.number]

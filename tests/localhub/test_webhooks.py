@@ -103,6 +103,18 @@ def test_hub_built_events_match_upstream_schemas(hub, world):
     assert comment_event["comment"]["author_association"] == "COLLABORATOR"
 
 
+@pytest.mark.parametrize("merged", [True, False])
+def test_a_closed_pull_request_is_closed_in_the_api_and_its_event(hub, client, world, merged):
+    hub.close_pull_request(REPO, 1, merged=merged)
+    event = hub.pull_request_event(REPO, 1, "closed")
+    assert schema_errors(event.name, event.payload) == []
+    pull = event.payload["pull_request"]
+    assert (event.payload["action"], pull["state"], pull["merged"]) == ("closed", "closed", merged)
+    assert pull["closed_at"] and bool(pull["merged_at"]) is merged
+    shown = client.get(f"/repos/{REPO}/pulls/1", headers=world.auth).json()
+    assert (shown["state"], shown["merged"]) == ("closed", merged)
+
+
 def test_own_pull_request_comment_fixture_matches_upstream_schema():
     headers, body = build_delivery(
         "issue_comment/created.on-pull-request", secret=SECRET, search=[OWN_FIXTURES]
