@@ -1,4 +1,4 @@
-"""`/v1`: a build's state, live event stream (SSE) and control actions; installation secrets."""
+"""`/v1`: a build's state, live events (SSE), agent trajectories and control actions; secrets."""
 
 from __future__ import annotations
 
@@ -14,8 +14,15 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from bot.auth import AuthError, Forbidden, Grant, Scope, capability_grant, token_grant
-from bot.errors import BadRequest, Conflict, HTTPError, NotAllowed, NotFound, Unauthenticated
-from bot.models import Build, BuildEvent, Task
+from bot.errors import (
+    BadRequest,
+    Conflict,
+    NotAllowed,
+    NotFound,
+    ServiceUnavailable,
+    Unauthenticated,
+)
+from bot.models import Build, BuildEvent, Task, Trajectory
 from bot.queue import fast_queue
 from bot.secret_store import (
     InvalidSecret,
@@ -29,9 +36,6 @@ from orchestrator import control
 from orchestrator.transitions import TERMINAL_BUILD, TransitionError
 
 KEEPALIVE_SECONDS = 15.0
-# Secrets are installation-wide: only operator tokens reach them, never a build link.
-SECRETS_READ = Scope.READ
-SECRETS_WRITE = Scope.CONTROL
 
 log = structlog.get_logger(__name__)
 
@@ -82,6 +86,22 @@ async def get_build(request: Request) -> JSONResponse:
             await session.exec(select(Task).where(Task.build_id == build.id).order_by(col(Task.id)))
         )
     return JSONResponse(_build_json(build, tasks))
+
+
+async def get_trajectories(request: Request) -> JSONResponse:
+    """The build's agent runs: role, model, end state, cost, and their tool calls and outputs."""
+    state, build = await _authorised_build(request, Scope.READ)
+    async with state.db.session() as session:
+        runs = list(
+            await session.exec(
+                select(Trajectory)
+                .where(Trajectory.build_id == build.id)
+                .order_by(col(Trajectory.id))
+            )
+        )
+    return JSONResponse(
+        {"trajectories": [run.model_dump(mode="json", exclude={"build_id"}) for run in runs]}
+    )
 
 
 def _sse(event: BuildEvent) -> str:
@@ -159,7 +179,10 @@ async def control_build(request: Request) -> JSONResponse:
 
 
 async def _secret_store(request: Request, scope: Scope) -> tuple[SecretStore, int, str]:
-    """The store, the installation id and who is asking, once the credential allows `scope`."""
+    """The store, the installation id and who is asking, once the credential allows `scope`.
+
+    Secrets are installation-wide: only operator tokens reach them, never a build link.
+    """
     grant = await _grant(request)
     if scope not in grant.scopes or grant.build_id is not None:
         raise NotAllowed(f"this credential does not allow {scope.value} on installation secrets")
@@ -177,7 +200,7 @@ def _secret_errors() -> Iterator[None]:
     except InvalidSecret as error:
         raise BadRequest(str(error)) from None
     except NoEncryptionKeys as error:
-        raise HTTPError(str(error)) from None
+        raise ServiceUnavailable(str(error)) from None
 
 
 def _masked_json(secret: MaskedSecret) -> dict[str, str]:
@@ -190,7 +213,7 @@ def _masked_json(secret: MaskedSecret) -> dict[str, str]:
 
 
 async def put_secret(request: Request) -> JSONResponse:
-    store, installation, subject = await _secret_store(request, SECRETS_WRITE)
+    store, installation, subject = await _secret_store(request, Scope.SECRETS_WRITE)
     try:
         body = await request.json()
     except ValueError:
@@ -205,14 +228,14 @@ async def put_secret(request: Request) -> JSONResponse:
 
 
 async def list_secrets(request: Request) -> JSONResponse:
-    store, installation, _ = await _secret_store(request, SECRETS_READ)
+    store, installation, _ = await _secret_store(request, Scope.SECRETS_READ)
     with _secret_errors():
         secrets = await store.list_masked(installation)
     return JSONResponse({"secrets": [_masked_json(secret) for secret in secrets]})
 
 
 async def delete_secret(request: Request) -> Response:
-    store, installation, subject = await _secret_store(request, SECRETS_WRITE)
+    store, installation, subject = await _secret_store(request, Scope.SECRETS_WRITE)
     name = request.path_params["name"]
     with _secret_errors():
         deleted = await store.delete(installation, name)
@@ -225,6 +248,7 @@ async def delete_secret(request: Request) -> Response:
 routes = [
     Route("/v1/builds/{build_id}", get_build, methods=["GET"]),
     Route("/v1/builds/{build_id}/events", stream_events, methods=["GET"]),
+    Route("/v1/builds/{build_id}/trajectories", get_trajectories, methods=["GET"]),
     Route("/v1/builds/{build_id}/{action}", control_build, methods=["POST"]),
     Route("/v1/installations/{installation_id:int}/secrets", list_secrets, methods=["GET"]),
     Route(

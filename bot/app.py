@@ -8,6 +8,7 @@ from functools import partial
 
 import structlog
 from arq.connections import ArqRedis
+from prometheus_client import CollectorRegistry
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -15,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from bot import api, queue
+from bot import api, health, metrics, pages, queue, slo
 from bot.db import Database
 from bot.errors import (
     HTTPError,
@@ -45,7 +46,12 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-def create_app(settings: Settings, *, db: Database | None = None) -> Starlette:
+def create_app(
+    settings: Settings,
+    *,
+    db: Database | None = None,
+    registry: CollectorRegistry = metrics.REGISTRY,
+) -> Starlette:
     """The web application; `db` may be passed in to share an engine (tests)."""
 
     @asynccontextmanager
@@ -55,7 +61,9 @@ def create_app(settings: Settings, *, db: Database | None = None) -> Starlette:
         redis = queue.connect(settings.redis_url)
         writer = InboxWriter(database, partial(enqueue_deliveries, redis, settings.queue_prefix))
         await writer.start()
-        app.state.clarity = AppState(settings=settings, db=database, queue=redis, inbox=writer)
+        app.state.clarity = AppState(
+            settings=settings, db=database, queue=redis, inbox=writer, metrics=registry
+        )
         try:
             yield
         finally:
@@ -69,6 +77,9 @@ def create_app(settings: Settings, *, db: Database | None = None) -> Starlette:
             Route("/webhooks/github", receive_github, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             *api.routes,
+            *pages.routes,
+            *health.routes,
+            *slo.routes,
         ],
         exception_handlers={
             HTTPError: http_error_response,

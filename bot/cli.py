@@ -27,12 +27,21 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from bot import logs
+    from bot import logs, metrics
     from bot.worker import create_worker
 
     settings = load_settings()
     logs.configure(secrets=settings.secret_values())
-    create_worker(settings, burst=args.burst).run()
+    if settings.metrics_port:  # this process's own /metrics (see bot.metrics for why)
+        metrics.serve(settings.metrics_port)
+    if args.lane in ("fast", "slow"):
+        create_worker(settings, args.lane, burst=args.burst).run()
+    else:
+        import asyncio
+
+        from bot.worker import run_lanes
+
+        asyncio.run(run_lanes(settings, ("fast", "slow"), burst=args.burst))
     return 0
 
 
@@ -192,6 +201,30 @@ def _scan(argv: list[str]) -> int:
     return scan_main(argv)
 
 
+def _setup(args: argparse.Namespace) -> int:
+    from bot.setup import API_URL, APP_YML, SetupError, SetupOptions, run
+
+    options = SetupOptions(
+        webhook_url=args.webhook_url,
+        env_file=Path(args.env_file),
+        private_key_file=Path(args.private_key_file) if args.private_key_file else None,
+        org=args.org,
+        github_url=args.github_url,
+        api_url=args.api_url or os.environ.get("CLARITY_GITHUB_API_URL") or API_URL,
+        manifest_file=Path(args.manifest) if args.manifest else APP_YML,
+        host=args.host,
+        port=args.port,
+        force=args.force,
+    )
+    try:
+        return run(options)
+    except SetupError as error:
+        print(f"clarity setup: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="clarity", description="Clarity Check service and tools.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -204,6 +237,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = commands.add_parser("worker", help="run an arq worker")
     worker.add_argument("--burst", action="store_true", help="stop when the queue is empty")
+    worker.add_argument(
+        "--lane",
+        choices=("fast", "slow", "all"),
+        default="all",
+        help="fast: deliveries and Tier 1; slow: deep scans and fixes; all: both (default)",
+    )
     worker.set_defaults(run=_worker)
 
     migrate = commands.add_parser("migrate", help="bring the database schema up to date")
@@ -223,7 +262,11 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("action", choices=["create", "revoke"])
     token.add_argument("name")
     token.add_argument(
-        "--scope", action="append", choices=["read", "control"], help="repeatable; default read"
+        "--scope",
+        action="append",
+        # bot.auth.Scope's values, spelled out so that parsing does not import the database.
+        choices=["read", "control", "secrets:read", "secrets:write"],
+        help="repeatable; default read",
     )
     token.set_defaults(run=_token)
 
@@ -253,6 +296,36 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="run the whole loop locally on embedded defaults")
     demo.set_defaults(run=_demo)
+
+    setup = commands.add_parser(
+        "setup", help="register the GitHub App (manifest flow) and write its credentials"
+    )
+    setup.add_argument(
+        "--webhook-url",
+        required=True,
+        help="where GitHub sends webhooks: https://HOST/webhooks/github",
+    )
+    setup.add_argument("--env-file", default=".env", help="the environment file to write (.env)")
+    setup.add_argument(
+        "--private-key-file",
+        help="where to write the App's key (default: github-app-key.pem beside the env file)",
+    )
+    setup.add_argument("--org", help="register the App on this organization, not your account")
+    setup.add_argument(
+        "--github-url",
+        default="https://github.com",
+        help="GitHub's web address (GitHub Enterprise)",
+    )
+    setup.add_argument(
+        "--api-url", help="GitHub's API (default CLARITY_GITHUB_API_URL or api.github.com)"
+    )
+    setup.add_argument("--manifest", help="the App manifest (default: app.yml)")
+    setup.add_argument("--host", default="127.0.0.1", help="the local setup page's address")
+    setup.add_argument("--port", type=int, default=3000, help="its port (0: any free port)")
+    setup.add_argument(
+        "--force", action="store_true", help="replace the App the env file already names"
+    )
+    setup.set_defaults(run=_setup)
 
     commands.add_parser("scan", help="scan a directory (see `clarity scan --help`)", add_help=False)
     return parser

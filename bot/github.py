@@ -19,6 +19,8 @@ import gidgethub
 import gidgethub.httpx
 import httpx
 
+from bot import metrics
+
 USER_AGENT = "clarity-check"
 
 
@@ -108,7 +110,9 @@ class GitHubClient(gidgethub.httpx.GitHubAPI):
     ) -> tuple[int, Mapping[str, str], bytes]:
         if self._token is not None and "authorization" not in headers:
             headers = {**headers, "authorization": f"token {await self._token()}"}
-        return await super()._request(method, url, headers, body)
+        response = await super()._request(method, url, headers, body)
+        metrics.GITHUB_REQUESTS.labels(method.upper(), str(response[0])).inc()
+        return response
 
     async def tarball(
         self, owner: str, repo: str, ref: str, *, limit: int = 512 * 1024**2
@@ -121,6 +125,7 @@ class GitHubClient(gidgethub.httpx.GitHubAPI):
         async with self._client.stream(
             "GET", url, headers=headers, follow_redirects=True
         ) as response:
+            metrics.GITHUB_REQUESTS.labels("GET", str(response.status_code)).inc()
             if response.status_code != 200:
                 await response.aread()
                 raise gidgethub.HTTPException(
@@ -153,6 +158,8 @@ class GitHubClient(gidgethub.httpx.GitHubAPI):
         )
         if delay is None:
             return False
+        if status in (403, 429):  # a 5xx backs off too, but that is no rate limit
+            metrics.github_waited(delay, deferred=delay > self._policy.max_inline_wait)
         if delay > self._policy.max_inline_wait:
             raise RateLimited(self._clock() + delay) from exception
         await self.sleep(delay * random.uniform(1.0, 1.1) if delay else 0)

@@ -42,8 +42,13 @@ class Settings(BaseSettings):
     accepted bare, as platforms commonly provide them.
     """
 
+    # A ValidationError must never echo a value: most of these are secrets.
     model_config = SettingsConfigDict(
-        env_prefix="CLARITY_", extra="ignore", frozen=True, populate_by_name=True
+        env_prefix="CLARITY_",
+        extra="ignore",
+        frozen=True,
+        populate_by_name=True,
+        hide_input_in_errors=True,
     )
 
     app_id: int = Field(gt=0)
@@ -70,6 +75,9 @@ class Settings(BaseSettings):
     # Where repository code runs: "local" (bubblewrap on this host) or "daytona".
     sandbox_backend: Literal["local", "daytona"] = "local"
     sandbox_root: Path | None = None  # local: where sandboxes live (default: the system temp dir)
+    # local: install prefixes bound read-only and first on PATH (e.g. a Python with pytest),
+    # comma-separated; the worker's own interpreter is always there, without its packages.
+    sandbox_toolchains: Annotated[list[str], NoDecode] = Field(default_factory=list)
     daytona_api_url: str | None = None
     daytona_api_key: SecretStr | None = None
     daytona_target: str | None = None
@@ -90,8 +98,12 @@ class Settings(BaseSettings):
     llm_input_cost_per_token: float | None = Field(None, ge=0)
     llm_output_cost_per_token: float | None = Field(None, ge=0)
     llm_num_retries: int = Field(2, ge=0, le=10)
+    # A worker process serves its own `/metrics` on this port; unset: it serves none.
+    metrics_port: int | None = Field(None, ge=1, le=65535)
+    # `/readyz` fails when the fast queue's oldest waiting job has waited longer than this.
+    readiness_max_queue_age: Duration = timedelta(seconds=60)
 
-    @field_validator("webhook_secrets", "encryption_keys", mode="before")
+    @field_validator("webhook_secrets", "encryption_keys", "sandbox_toolchains", mode="before")
     @classmethod
     def _split_secrets(cls, value: object) -> object:
         # Several secrets, comma-separated, so a rotation can accept old and new at once.

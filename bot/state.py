@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from arq.connections import ArqRedis
+from prometheus_client import CollectorRegistry
 
 from bot.db import Database
 from bot.inbox_writer import InboxWriter
@@ -17,3 +18,4 @@ class AppState:
     db: Database
     queue: ArqRedis
     inbox: InboxWriter
+    metrics: CollectorRegistry  # what `GET /metrics` exposes

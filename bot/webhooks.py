@@ -12,13 +12,30 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from bot.errors import BadDelivery, InboxUnavailable, PayloadTooLarge, StaleDelivery
+from bot import metrics
+from bot.errors import (
+    BadDelivery,
+    HTTPError,
+    InboxUnavailable,
+    InvalidSignature,
+    PayloadTooLarge,
+    StaleDelivery,
+)
 from bot.freshness import event_timestamp
 from bot.models import Delivery, utcnow
 from bot.signature import verify_signature
 from bot.state import AppState
 
 log = structlog.get_logger(__name__)
+
+# How each refusal is counted in `clarity_webhook_deliveries_total`.
+REFUSALS: dict[type[HTTPError], str] = {
+    InvalidSignature: "bad_signature",
+    PayloadTooLarge: "too_large",
+    StaleDelivery: "stale",
+    InboxUnavailable: "db_down",
+    BadDelivery: "bad_request",
+}
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -67,6 +84,17 @@ def _installation_id(payload: dict[str, Any]) -> int | None:
 
 
 async def receive_github(request: Request) -> JSONResponse:
+    timer = metrics.DeliveryTimer()
+    try:
+        return await _receive(request, timer)
+    except HTTPError as error:
+        timer.outcome = REFUSALS.get(type(error), error.code)
+        raise
+    finally:
+        timer.done()
+
+
+async def _receive(request: Request, timer: metrics.DeliveryTimer) -> JSONResponse:
     state: AppState = request.app.state.clarity
     settings = state.settings
     body = await read_body(request, settings.max_body_bytes)
@@ -81,19 +109,27 @@ async def receive_github(request: Request) -> JSONResponse:
         raise BadDelivery("missing X-GitHub-Event header")
     if not guid or len(guid) > 64:
         raise BadDelivery("missing or invalid X-GitHub-Delivery header")
+    timer.event = event  # signed by GitHub from here on: a bounded set of names
     payload = parse_payload(body, request.headers.get("content-type"))
     action = payload.get("action") if isinstance(payload.get("action"), str) else None
     structlog.contextvars.bind_contextvars(delivery_id=guid)
     try:
-        return await _accept(state, guid, event, action, payload, body)
+        return await _accept(state, guid, event, action, payload, body, timer)
     finally:
         structlog.contextvars.unbind_contextvars("delivery_id")
 
 
 async def _accept(
-    state: AppState, guid: str, event: str, action: str | None, payload: dict[str, Any], body: bytes
+    state: AppState,
+    guid: str,
+    event: str,
+    action: str | None,
+    payload: dict[str, Any],
+    body: bytes,
+    timer: metrics.DeliveryTimer,
 ) -> JSONResponse:
     if event == "ping":
+        timer.outcome = "ping"
         log.info("webhook.ping", hook_id=payload.get("hook_id"), zen=payload.get("zen"))
         return JSONResponse({"status": "pong"}, status_code=200)
     happened_at = event_timestamp(event, payload)
@@ -118,6 +154,7 @@ async def _accept(
         raise InboxUnavailable(
             "the inbox cannot store deliveries right now; redeliver later"
         ) from None
+    timer.outcome = "accepted" if stored else "duplicate"
     if not stored:
         log.info("webhook.duplicate", github_event=event, action=action)
         return JSONResponse({"status": "duplicate"}, status_code=200)

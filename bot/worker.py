@@ -20,7 +20,7 @@ import handlers
 from bot import inbox, queue
 from bot.db import Database
 from bot.github import GitHubApp, RateLimited
-from bot.models import utcnow
+from bot.models import Build, utcnow
 from bot.settings import Settings
 from handlers.context import HandlerContext
 from orchestrator import control
@@ -58,6 +58,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["sandboxes"] = make_provider(
         settings.sandbox_backend,
         root=settings.sandbox_root,
+        toolchains=tuple(settings.sandbox_toolchains),
         daytona_api_url=settings.daytona_api_url,
         daytona_api_key=settings.daytona_api_key.get_secret_value()
         if settings.daytona_api_key
@@ -177,7 +178,10 @@ async def reconcile_builds(ctx: dict[str, Any]) -> int:
         ctx["db"], ctx["redis"], settings.queue_prefix, settings.reconcile_grace
     )
     for build_id in orphans:
-        await control.enqueue(ctx["redis"], build_id, queue.fast_queue(settings.queue_prefix))
+        async with ctx["db"].session() as session:
+            build = await session.get(Build, build_id)
+        where = queue.queue_for(settings.queue_prefix, build.tier.value if build else "scan")
+        await control.enqueue(ctx["redis"], build_id, where)
     if orphans:
         log.info("reconcile.builds_requeued", count=len(orphans))
     return len(orphans)
@@ -191,8 +195,24 @@ async def reap_sandboxes(ctx: dict[str, Any]) -> int:
     return reaped
 
 
-def create_worker(settings: Settings, **overrides: Any) -> Worker:
-    """The fast-queue worker: deliveries, Tier 1 builds, publishing."""
+def create_worker(settings: Settings, lane: str = "fast", **overrides: Any) -> Worker:
+    """A worker of the fast lane (deliveries, Tier 1 builds, publishing, the crons) or the slow
+    lane (deep scans and fixes), so a long agent build never delays a pull request's check run."""
+    if lane == "slow":
+        return Worker(
+            functions=[
+                func(run_build, name="run_build", max_tries=MAX_TRIES, timeout=timedelta(hours=2))
+            ],
+            on_startup=startup,
+            on_shutdown=shutdown,
+            queue_name=queue.slow_queue(settings.queue_prefix),
+            redis_settings=queue.redis_settings(settings.redis_url),
+            ctx={"settings": settings},
+            max_jobs=4,
+            job_timeout=timedelta(hours=2),
+            keep_result=timedelta(hours=1),
+            **overrides,
+        )
     options: dict[str, Any] = dict(
         functions=[
             func(process_delivery, name="process_delivery", max_tries=MAX_TRIES),
@@ -215,3 +235,21 @@ def create_worker(settings: Settings, **overrides: Any) -> Worker:
     )
     options.update(overrides)
     return Worker(**options)
+
+
+async def run_lanes(settings: Settings, lanes: tuple[str, ...], **overrides: Any) -> None:
+    """Run the workers of `lanes` in this process (the embedded default runs both)."""
+    import asyncio
+    import signal
+
+    overrides.setdefault("handle_signals", False)
+    workers = [create_worker(settings, lane, **overrides) for lane in lanes]
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        # One handler for all lanes: each finishes its running jobs' cancellation and stops.
+        loop.add_signal_handler(signum, lambda s=signum: [w.handle_sig(s) for w in workers])
+    try:
+        await asyncio.gather(*(worker.async_run() for worker in workers))
+    finally:
+        for worker in workers:
+            await worker.close()

@@ -5,7 +5,15 @@ from __future__ import annotations
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from . import routes_app, routes_checks, routes_contents, routes_git, routes_issues, routes_pulls
+from . import (
+    manifests,
+    routes_app,
+    routes_checks,
+    routes_contents,
+    routes_git,
+    routes_issues,
+    routes_pulls,
+)
 from .endpoint import APP, Policy, not_found, operation
 from .state import Hub
 
@@ -24,6 +32,8 @@ ROUTES = [
     operation("apps/list-webhook-deliveries", routes_app.list_deliveries, JWT),
     operation("apps/get-webhook-delivery", routes_app.get_delivery, JWT),
     operation("apps/redeliver-webhook-delivery", routes_app.redeliver, JWT),
+    # no credential: the one-time code is the credential
+    operation("apps/create-from-manifest", manifests.create_from_manifest),
     operation(
         "checks/create",
         routes_checks.create_check_run,
@@ -63,6 +73,14 @@ ROUTES = [
     operation("git/delete-ref", routes_git.delete_ref, WRITE_CONTENTS),
     operation("repos/get-content", routes_contents.get_content, READ_CONTENTS),
     operation("repos/download-tarball-archive", routes_contents.download_tarball, READ_CONTENTS),
+    # not part of the REST API: github.com's "register a new App" form (the manifest flow)
+    Route("/settings/apps/new", manifests.new_app_form, methods=["POST"], name="new-app"),
+    Route(
+        "/organizations/{org}/settings/apps/new",
+        manifests.new_app_form,
+        methods=["POST"],
+        name="new-org-app",
+    ),
     # not part of the REST API: where the tarball redirect leads (codeload.github.com)
     Route(
         routes_contents.CODELOAD_PATH, routes_contents.codeload, methods=["GET"], name="codeload"

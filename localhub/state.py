@@ -20,6 +20,7 @@ from jwt import api_jws as jws
 from . import events
 from .clock import utcnow
 from .gitstore import FILE_MODE, Entry, GitRepo, signature
+from .manifests import PendingManifest
 from .models import (
     ROLE_PERMISSIONS,
     App,
@@ -111,6 +112,8 @@ class Hub(HubReads):
             self.faults: list[Fault] = []
             self.rate_usage: dict[str, tuple[int, int]] = {}
             self.archive_tickets: dict[str, tuple[str, datetime]] = {}
+            # manifest-flow codes (`manifests.py`), each converted at most once
+            self.manifest_codes: dict[str, PendingManifest] = {}
 
     # ids and clock -----------------------------------------------------
     def next_id(self) -> int:
@@ -268,6 +271,15 @@ class Hub(HubReads):
             )
             self.user_id(user)
             self.pulls[(base.full_name.lower(), pr.number)] = pr
+            self._changed.notify_all()
+            return pr
+
+    def close_pull_request(self, repo: str, number: int, *, merged: bool = False) -> PullRequest:
+        """Close a pull request, merged or not (branches stay as they are)."""
+        with self.lock:
+            pr, now = self.pull_request(repo, number), self.now()
+            pr.state, pr.closed_at, pr.updated_at = "closed", now, now
+            pr.merged_at = now if merged else None
             self._changed.notify_all()
             return pr
 

@@ -16,8 +16,9 @@ import structlog
 from redis.exceptions import RedisError
 from sqlmodel import select
 
+from bot import metrics
 from bot.db import Database
-from bot.models import Build, BuildStatus, Task, TaskStatus
+from bot.models import Build, BuildStatus, Task, TaskStatus, utcnow
 from orchestrator import lease as leases
 from orchestrator.batching import Batcher
 from orchestrator.control import announce, cancel_channel
@@ -172,7 +173,9 @@ class BuildRunner(NodeSteps):
                 for key in scheduler.ready():
                     scheduler.started(key)
                     running[key] = asyncio.create_task(
-                        self._run_node(build, dag, dag.node(key), tasks)
+                        metrics.timed_node(
+                            build, key, self._run_node(build, dag, dag.node(key), tasks)
+                        )
                     )
                 if not running:
                     break
@@ -180,6 +183,8 @@ class BuildRunner(NodeSteps):
                 if self.lost.is_set():
                     raise LeaseLost("lease lost while running")
                 for key in [k for k, t in running.items() if t.done()]:
+                    if key not in running or key not in dag.keys:
+                        continue  # finished as the DAG changed under it (a fallback, a split)
                     outcome = running.pop(key).result()
                     if outcome.kind in ("succeeded", "debt"):
                         scheduler.finished(key)
@@ -202,9 +207,11 @@ class BuildRunner(NodeSteps):
             await self.change(
                 Change(EventType.BUILD_FAILED, build=BuildStatus.FAILED, error=failure)
             )
+            metrics.build_ended(build, "failed", (utcnow() - build.created_at).total_seconds())
             await self._after_failure(failure)
             return "failed"
         await self.change(Change(EventType.BUILD_SUCCEEDED, build=BuildStatus.SUCCEEDED))
+        metrics.build_ended(build, "succeeded", (utcnow() - build.created_at).total_seconds())
         return "succeeded"
 
     async def _after_failure(self, error: str) -> None:

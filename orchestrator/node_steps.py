@@ -10,6 +10,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
+from bot import metrics
 from bot.models import Build, BuildMode, BuildStatus, Task, TaskStatus
 from orchestrator.dag import Dag, FailurePolicy, Node
 from orchestrator.events import EventType
@@ -126,6 +127,7 @@ class NodeSteps:
         return Outcome(node.key, "succeeded")
 
     async def _blocked(self, node: Node, reason: str) -> Outcome:
+        metrics.GATE_FAILURES.labels(node.key).inc()
         await self.change(
             Change(
                 EventType.GATE_BLOCKED,
@@ -162,6 +164,7 @@ class NodeSteps:
     ) -> tuple[Build, Dag, dict[str, Task]]:
         """Once per build: continue as the deterministic DAG of the build's tier."""
         new_dag = fallback_dag(build.tier)
+        metrics.fell_back(build)
         _, tasks = await self._load()
         for key, task in tasks.items():
             if key not in new_dag.keys and task.status in (TaskStatus.PENDING, TaskStatus.RUNNING):

@@ -41,8 +41,9 @@ class ComparisonResult(BaseModel):
 
 
 def build_url(settings: Any, build_id: int) -> str:
+    """The build's page, with the link that lets whoever holds it read this build."""
     link = capability(build_id, settings.link_key())
-    return f"{settings.public_url.rstrip('/')}/v1/builds/{build_id}?cap={link}"
+    return f"{settings.public_url.rstrip('/')}/builds/{build_id}?cap={link}"
 
 
 async def repository_of(ctx: NodeContext) -> tuple[str, str]:
@@ -70,11 +71,16 @@ def publisher(ctx: NodeContext, name: str) -> Any:
 
 async def check_run(ctx: NodeContext) -> CheckRunRef:
     """Create the commit's check run (in progress), or take over the one it already has."""
+    return await open_check_run(ctx, CHECK_NAME)
+
+
+async def open_check_run(ctx: NodeContext, check_name: str) -> CheckRunRef:
+    """The check run named `check_name` of the build's commit, in progress and linked to the build."""
     build, db = ctx.build, ctx.services["db"]
     owner, name = await repository_of(ctx)
     gh = publisher(ctx, name)
     # One check run per commit, even when two builds of it start at once: create it under a lock.
-    lock_name = f"{ctx.services['settings'].queue_prefix}:lock:check-run:{build.repository_id}:{build.head_sha}"
+    lock_name = f"{ctx.services['settings'].queue_prefix}:lock:check-run:{build.repository_id}:{build.head_sha}:{check_name}"
     async with ctx.services["redis"].lock(lock_name, timeout=60, blocking_timeout=60):
         async with db.session() as session:
             row = (
@@ -82,13 +88,13 @@ async def check_run(ctx: NodeContext) -> CheckRunRef:
                     select(CheckRun).where(
                         CheckRun.repository_id == build.repository_id,
                         CheckRun.head_sha == build.head_sha,
-                        CheckRun.name == CHECK_NAME,
+                        CheckRun.name == check_name,
                     )
                 )
             ).one_or_none()
             if row is None:
                 row = CheckRun(
-                    repository_id=build.repository_id, head_sha=build.head_sha, name=CHECK_NAME
+                    repository_id=build.repository_id, head_sha=build.head_sha, name=check_name
                 )
                 session.add(row)
                 await session.commit()  # the unique row first: a racing build reuses it
@@ -98,7 +104,7 @@ async def check_run(ctx: NodeContext) -> CheckRunRef:
             created = await gh.post(
                 "/repos/{owner}/{repo}/check-runs",
                 url_vars={"owner": owner, "repo": name},
-                data={"name": CHECK_NAME, "head_sha": build.head_sha, **fields},
+                data={"name": check_name, "head_sha": build.head_sha, **fields},
             )
             github_id = created["id"]
         else:
@@ -205,6 +211,13 @@ PR_SCAN_DAG = Dag(
             ("check_run", "scan", "compare", "verdict"),
             retries=3,
             backoff=2.0,
+        ),
+        # Fix pull requests whose finding this push removed are closed (after publishing).
+        Node(
+            "close_fixes",
+            "orchestrator.fix_lifecycle:close_resolved",
+            ("publish", "scan"),
+            retries=2,
         ),
     ),
 )

@@ -81,7 +81,7 @@ async def test_a_new_finding_fails_the_check_with_an_annotation_and_one_comment(
     assert any(
         a["path"] == "api/main.py" and a["annotation_level"] == "failure" for a in run.annotations
     )
-    assert "/v1/builds/" in run.details_url
+    assert "/builds/" in run.details_url and "/v1/" not in run.details_url
     assert len(comments(hub)) == 1
 
 

@@ -8,12 +8,15 @@ runs untrusted commands depends only on this module.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
+
+from bot import metrics
 
 
 class SandboxError(Exception):
@@ -149,6 +152,7 @@ async def open_sandbox(
     provider: SandboxProvider, spec: SandboxSpec, snapshot: RepoSnapshot
 ) -> AsyncIterator[Sandbox]:
     """A sandbox that is always destroyed, however the block ends."""
+    started = time.monotonic()
     sandbox = await provider.create(spec, snapshot)
     try:
         yield sandbox
@@ -160,3 +164,5 @@ async def open_sandbox(
         except asyncio.CancelledError:
             await destroying
             raise
+        finally:
+            metrics.sandbox_closed(provider, started)
