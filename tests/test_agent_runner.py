@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -40,19 +40,9 @@ FINDING = {
 KEY = "sk-scripted-" + "k" * 24
 
 
-@pytest.fixture(scope="module")
-def model() -> Iterator[ScriptedModel]:
-    scripted = ScriptedModel()
-    with scripted.serving() as url:
-        scripted.url = url
-        yield scripted
-
-
 @pytest.fixture
 def scripted(model: ScriptedModel) -> ScriptedModel:
-    model.scripts.clear()
-    model.requests.clear()
-    model.repeat_failures.clear()
+    """The scripted model of tests/conftest.py, emptied for this test."""
     return model
 
 
