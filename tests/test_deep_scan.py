@@ -7,6 +7,7 @@ over HTTP; its tools run in real bubblewrap sandboxes of the pull request's head
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import time
@@ -340,7 +341,10 @@ async def test_abort_mid_run_stops_the_agents_and_ends_the_check_run_neutral(dee
     finally:
         held.release.set()
         running.cancel()
-        await slow.close()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        with contextlib.suppress(asyncio.CancelledError):
+            await slow.close()
     [build] = await builds(db)
     assert build.status == "aborted"
     run = deep_run(hub)

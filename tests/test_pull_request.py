@@ -301,8 +301,12 @@ async def background_worker(hub: Hub, db, make_settings):
     try:
         yield
     finally:
+        # Stopping a worker mid-job: the job's cancellation may surface here; it is the point.
         running_worker.cancel()
-        await worker.close()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running_worker
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker.close()
 
 
 async def open_held_pull_request(hub: Hub) -> str:
