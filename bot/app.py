@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from bot import api, health, metrics, pages, queue, slo
+from bot import api, health, metrics, outbound_api, pages, queue, slo
 from bot.db import Database
 from bot.errors import (
     HTTPError,
@@ -77,6 +77,7 @@ def create_app(
             Route("/webhooks/github", receive_github, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             *api.routes,
+            *outbound_api.routes,
             *pages.routes,
             *health.routes,
             *slo.routes,

@@ -9,11 +9,15 @@ from typing import Any
 
 import structlog
 
+from scanner.secrets import redact
+
 REDACTED = "[redacted]"
+# Shorter strings hold no token the detectors know; skipping them keeps logging cheap.
+MIN_SCANNED_LENGTH = 16
 
 
 class SecretRedactor:
-    """A structlog processor replacing known secret values anywhere in an event."""
+    """A structlog processor masking known secret values, and anything shaped like a secret."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._secrets: set[str] = set()
@@ -28,7 +32,8 @@ class SecretRedactor:
             for secret in self._secrets:
                 if secret in value:
                     value = value.replace(secret, REDACTED)
-            return value
+            # Secrets the process does not hold (a token in an error text, say) by their shape.
+            return redact(value) if len(value) >= MIN_SCANNED_LENGTH else value
         if isinstance(value, dict):
             return {k: self._clean(v) for k, v in value.items()}
         if isinstance(value, list | tuple):
@@ -36,7 +41,7 @@ class SecretRedactor:
         return value
 
     def __call__(self, logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
-        return self._clean(event) if self._secrets else event
+        return self._clean(event)
 
 
 redactor = SecretRedactor()

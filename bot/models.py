@@ -344,3 +344,45 @@ class FixAttempt(SQLModel, table=True):
     approved_by: str | None = Field(default=None, max_length=100)  # the human checkpoint
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class OutboundStatus(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DEAD = "dead"  # the dead letter: no more attempts, `last_error` says why
+
+
+class WebhookSubscription(SQLModel, table=True):
+    """A URL an installation wants told when its builds finish; its signing secret is a `Secret`."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    installation_id: int = _fk("installation.id")
+    url: str = Field(max_length=2000)
+    secret_name: str = Field(max_length=100)  # the installation `Secret` holding its signing key
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class OutboundDelivery(SQLModel, table=True):
+    """One event for one subscriber, and how sending it went."""
+
+    __table_args__ = (UniqueConstraint("subscription_id", "build_id", "event"),)
+    id: int | None = Field(default=None, primary_key=True)
+    subscription_id: int = Field(
+        sa_column=Column(
+            ForeignKey("webhooksubscription.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    build_id: int = Field(
+        sa_column=Column(ForeignKey("build.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    event: str = Field(max_length=64)
+    body: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    status: OutboundStatus = Field(
+        default=OutboundStatus.PENDING, sa_type=_enum(OutboundStatus), index=True
+    )
+    last_error: str | None = None  # a status code or an error's class, never a URL or a secret
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

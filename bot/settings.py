@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     body_retention: Duration = timedelta(days=3)
     max_body_bytes: int = Field(25 * MiB, gt=0)
     reconcile_grace: Duration = timedelta(seconds=60)
+    # Outbound webhooks: the wait after a failed attempt, doubled after each (capped at 30 min).
+    outbound_retry_base: Duration = timedelta(minutes=2)
     # A build whose owner stops renewing is taken over after this long.
     build_lease_ttl: Duration = timedelta(seconds=30)
     queue_prefix: str = "clarity"

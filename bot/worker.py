@@ -21,6 +21,7 @@ from bot import inbox, queue
 from bot.db import Database
 from bot.github import GitHubApp, RateLimited
 from bot.models import Build, utcnow
+from bot.outbound_jobs import MAX_ATTEMPTS, deliver_outbound, reconcile_outbound
 from bot.settings import Settings
 from handlers.context import HandlerContext
 from orchestrator import control
@@ -83,7 +84,7 @@ async def process_delivery(ctx: dict[str, Any], delivery_id: str) -> str:
     try:
         return await _process(ctx, delivery_id)
     finally:
-        structlog.contextvars.unbind_contextvars("delivery_id")
+        structlog.contextvars.unbind_contextvars("delivery_id", "installation_id", "repository")
 
 
 async def _process(ctx: dict[str, Any], delivery_id: str) -> str:
@@ -96,6 +97,10 @@ async def _process(ctx: dict[str, Any], delivery_id: str) -> str:
         await inbox.finish(db, delivery_id, error="body was pruned before processing")
         return "failed"
     event = sansio.Event(json.loads(delivery.body), event=delivery.event, delivery_id=delivery.id)
+    repository = (event.data.get("repository") or {}).get("full_name")
+    structlog.contextvars.bind_contextvars(
+        installation_id=delivery.installation_id, repository=repository
+    )
     github: GitHubApp = ctx["github"]
     gh = (
         github.for_installation(delivery.installation_id)
@@ -217,10 +222,12 @@ def create_worker(settings: Settings, lane: str = "fast", **overrides: Any) -> W
         functions=[
             func(process_delivery, name="process_delivery", max_tries=MAX_TRIES),
             func(run_build, name="run_build", max_tries=MAX_TRIES, timeout=timedelta(hours=2)),
+            func(deliver_outbound, name="deliver_outbound", max_tries=MAX_ATTEMPTS + 1),
         ],
         cron_jobs=[
             cron(reconcile, second={0, 30}, run_at_startup=True),
             cron(reconcile_builds, second={15, 45}, run_at_startup=True),
+            cron(reconcile_outbound, second={5, 35}, run_at_startup=True),
             cron(prune, minute=17, second=0),
             cron(reap_sandboxes, minute=set(range(5, 60, 10)), second=0),
         ],

@@ -19,6 +19,7 @@ from sqlmodel import select
 from bot import metrics
 from bot.db import Database
 from bot.models import Build, BuildStatus, Task, TaskStatus, utcnow
+from bot.outbound_jobs import build_completed
 from orchestrator import lease as leases
 from orchestrator.batching import Batcher
 from orchestrator.control import announce, cancel_channel
@@ -59,7 +60,8 @@ async def run_build(ctx: dict[str, Any], build_id: int) -> str:
     finally:
         with contextlib.suppress(Exception):
             await leases.release(ctx["redis"], lease)
-        structlog.contextvars.unbind_contextvars("build_id")
+        await build_completed(ctx, build_id)  # subscribers hear of a build that ended, however
+        structlog.contextvars.unbind_contextvars("build_id", "installation_id", "repository_id")
 
 
 class BuildRunner(NodeSteps):
@@ -96,6 +98,9 @@ class BuildRunner(NodeSteps):
 
     async def _run(self) -> str:
         build, tasks = await self._load()
+        structlog.contextvars.bind_contextvars(
+            installation_id=build.installation_id, repository_id=build.repository_id
+        )
         if build.status in TERMINAL_BUILD:
             return build.status.value
         started = build.status is BuildStatus.QUEUED

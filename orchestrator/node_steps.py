@@ -10,6 +10,8 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
+
 from bot import metrics
 from bot.models import Build, BuildMode, BuildStatus, Task, TaskStatus
 from orchestrator.dag import Dag, FailurePolicy, Node
@@ -53,6 +55,8 @@ class NodeSteps:
         self, build: Build, dag: Dag, node: Node, tasks: dict[str, Task]
     ) -> Outcome:
         attempts = tasks[node.key].attempts
+        # Each node runs in its own asyncio task, so these stay on its own log lines.
+        structlog.contextvars.bind_contextvars(task_id=tasks[node.key].id, task=node.key)
         while True:
             attempts += 1
             await self.change(

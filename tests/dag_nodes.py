@@ -6,6 +6,8 @@ import asyncio
 from collections import Counter
 from pathlib import Path
 
+import structlog
+
 from orchestrator.dag import Dag, FailurePolicy, Node
 from orchestrator.nodes import GateDecision, NodeContext, NodeFailure, Replan
 
@@ -17,6 +19,11 @@ releases: dict[tuple[int, str], asyncio.Event] = {}
 
 async def noop(ctx: NodeContext) -> dict:
     return {"node": ctx.node.key, "inputs": sorted(ctx.inputs)}
+
+
+async def log_line(ctx: NodeContext) -> dict:
+    structlog.get_logger("tests.dag_nodes").info("node.working")
+    return {}
 
 
 async def fail(ctx: NodeContext) -> dict:
