@@ -13,6 +13,7 @@ from . import (
     routes_git,
     routes_issues,
     routes_pulls,
+    routes_reviews,
 )
 from .endpoint import APP, Policy, not_found, operation
 from .state import Hub
@@ -63,6 +64,11 @@ ROUTES = [
     ),
     operation("pulls/get", routes_pulls.get_pull, READ_PULLS),
     operation("pulls/list-files", routes_pulls.list_pull_files, READ_PULLS),
+    operation(
+        "pulls/create-review",
+        routes_reviews.create_review,
+        Policy(needs=(("pull_requests", "write"),), write=True),
+    ),
     operation("git/create-blob", routes_git.create_blob, WRITE_CONTENTS),
     operation("git/create-tree", routes_git.create_tree, WRITE_CONTENTS),
     operation("git/create-commit", routes_git.create_commit, WRITE_CONTENTS),

@@ -20,7 +20,7 @@ class HubError(Exception):
         self,
         message: str | None = None,
         *,
-        errors: list[dict[str, Any]] | None = None,
+        errors: list[dict[str, Any] | str] | None = None,
         documentation_url: str = DOCS,
         headers: dict[str, str] | None = None,
     ) -> None:

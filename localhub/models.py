@@ -113,6 +113,7 @@ class PullRequest:
     merged_at: datetime | None = None
     # the head's tip when its branch was deleted (GitHub keeps showing it)
     last_head_sha: str | None = None
+    reviews: list[Review] = field(default_factory=list)
 
     @property
     def is_fork(self) -> bool:
@@ -138,6 +139,30 @@ class CheckRun:
     annotations: list[dict[str, Any]] = field(default_factory=list)
     actions: list[dict[str, Any]] = field(default_factory=list)
     images: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class ReviewComment:
+    """A line comment of a review: `start_line`..`line` of `path` on one side of the diff."""
+
+    path: str
+    body: str
+    line: int
+    side: str = "RIGHT"
+    start_line: int | None = None
+
+
+@dataclass
+class Review:
+    """A submitted pull request review and its line comments."""
+
+    id: int
+    event: str
+    body: str
+    user: str
+    commit_id: str
+    submitted_at: datetime
+    comments: list[ReviewComment] = field(default_factory=list)
 
 
 @dataclass

@@ -5,7 +5,16 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from .models import CallRecord, CheckRun, Comment, Installation, PullRequest, Reaction, Repository
+from .models import (
+    CallRecord,
+    CheckRun,
+    Comment,
+    Installation,
+    PullRequest,
+    Reaction,
+    Repository,
+    Review,
+)
 
 
 class HubReads:
@@ -67,6 +76,11 @@ class HubReads:
                 for c in self.comment_records.values()
                 if c.repo.lower() == repo.lower() and c.issue_number == number
             ]
+
+    def reviews(self, repo: str, number: int) -> list[Review]:
+        """The reviews submitted on pull request `number` of `repo`, oldest first."""
+        with self.lock:
+            return list(self.pull_request(repo, number).reviews)
 
     def reactions(self, comment_id: int) -> list[Reaction]:
         """The reactions to a comment."""

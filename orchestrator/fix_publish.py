@@ -3,8 +3,9 @@
 The sandbox never holds a write token: the patch is applied here to the head's
 files, committed with the Git Data API by a token narrowed to the repository, on
 `clarity/fix/<pr>-<fingerprint prefix>`, and proposed into the pull request's own
-branch. A fork's pull request gets the change as a comment instead (no branch of
-ours can target a fork). One fix PR per finding: a repeat updates it, unless a
+branch. No branch of ours can target a fork: a fork's pull request gets a small change
+as a review of suggested changes (applied with one click), a larger one as a comment
+with the diff. One fix PR per finding: a repeat updates it, unless a
 human committed on the branch, which stops automatic updates.
 """
 
@@ -15,11 +16,13 @@ import tarfile
 from collections.abc import Iterable
 from typing import Any
 
+import gidgethub
 from pydantic import BaseModel
 from sqlmodel import select
 
 from bot.models import FixAttempt, FixOutcome, PullRequest, Repository, utcnow
 from orchestrator.fix import FixResult, find_attempt, fix_attempt, target
+from orchestrator.fix_suggest import Suggestion, suggestions
 from orchestrator.git_commit import (
     apply_patch,
     commit_changes,
@@ -64,13 +67,7 @@ async def publish(ctx: NodeContext) -> FixPublished:
     ident = short_id(finding["fingerprint"])
     issue = {"owner": owner, "repo": name, "number": str(ctx.build.pr_number)}
     if pull is None or pull.from_fork:
-        await gh.post(
-            "/repos/{owner}/{repo}/issues/{number}/comments",
-            url_vars=issue,
-            data={"body": fork_comment(ident, finding, result)},
-        )
-        await _record(ctx, attempt, result, FixOutcome.OPENED, reason="suggested as a comment")
-        return FixPublished(outcome="suggested")
+        return await _suggest(ctx, gh, owner, name, attempt, result, ident, finding)
     archive = await head_archive(ctx, owner, name)
     base = files_from_archive(archive, result.changed)
     try:
@@ -130,6 +127,45 @@ async def publish(ctx: NodeContext) -> FixPublished:
     )
 
 
+async def _suggest(
+    ctx: NodeContext,
+    gh: Any,
+    owner: str,
+    name: str,
+    attempt: FixAttempt | None,
+    result: FixResult,
+    ident: str,
+    finding: dict[str, Any],
+) -> FixPublished:
+    """A fork's pull request: the fix as one review of suggestions, else as a comment."""
+    number = str(ctx.build.pr_number)
+    base = files_from_archive(await head_archive(ctx, owner, name), result.changed)
+    found = suggestions(result.patch, base)
+    # redaction would change the code a suggestion applies: such a fix goes in the comment
+    if found and all(redact(s.comment()["body"]) == s.comment()["body"] for s in found):
+        url = build_url(ctx.services["settings"], ctx.build.id)
+        try:
+            await gh.post(
+                "/repos/{owner}/{repo}/pulls/{pull_number}/reviews",
+                url_vars={"owner": owner, "repo": name, "pull_number": number},
+                data=review(ident, finding, result, ctx.build.head_sha, found, url),
+            )
+        except gidgethub.BadRequest as error:
+            # GitHub places comments only on lines it can resolve in the diff
+            if int(error.status_code) != 422:
+                raise
+        else:
+            await _record(ctx, attempt, result, FixOutcome.OPENED, reason="suggested in a review")
+            return FixPublished(outcome="suggested")
+    await gh.post(
+        "/repos/{owner}/{repo}/issues/{number}/comments",
+        url_vars={"owner": owner, "repo": name, "number": number},
+        data={"body": fork_comment(ident, finding, result)},
+    )
+    await _record(ctx, attempt, result, FixOutcome.OPENED, reason="suggested as a comment")
+    return FixPublished(outcome="suggested")
+
+
 def files_from_archive(archive: bytes, paths: Iterable[str]) -> dict[str, bytes]:
     """The named files of GitHub's tarball (one top-level folder), where they exist."""
     wanted, found = set(paths), {}
@@ -145,11 +181,48 @@ def files_from_archive(archive: bytes, paths: Iterable[str]) -> dict[str, bytes]
 
 def description(ident: str, finding: dict[str, Any], result: FixResult, pr: int, url: str) -> str:
     """The fix PR's body: the finding, the change, the gates' evidence, how to verify."""
-    gates = result.attempts[-1].get("gates", []) if result.attempts else []
     lines = [
         f"Fixes **{ident}** ({finding['severity']}, `{finding['rule_id']}`) found in #{pr}: "
         f"{redact(finding['title'])} at `{finding['path']}:{finding.get('line')}`.",
         "",
+        *_explained(result),
+        "",
+        f"<sub>Checked by Clarity Check before this pull request was opened: [build]({url}).</sub>",
+    ]
+    return "\n".join(lines)[:60_000]
+
+
+def review(
+    ident: str,
+    finding: dict[str, Any],
+    result: FixResult,
+    commit: str,
+    found: list[Suggestion],
+    url: str,
+) -> dict[str, Any]:
+    """A fork's review: what the fix is and how it was checked; one suggestion per hunk."""
+    lines = [
+        f"A checked fix for **{ident}** ({finding['severity']}, `{finding['rule_id']}`): "
+        f"{redact(finding['title'])} at `{finding['path']}:{finding.get('line')}`. This pull "
+        "request comes from a fork, where Clarity Check cannot push a branch, so the change "
+        "is suggested below: apply it with **Commit suggestion**.",
+        "",
+        *_explained(result),
+        "",
+        f"<sub>Checked by Clarity Check before it was suggested: [build]({url}).</sub>",
+    ]
+    return {
+        "commit_id": commit,
+        "event": "COMMENT",
+        "body": "\n".join(lines)[:60_000],
+        "comments": [s.comment() for s in found],
+    }
+
+
+def _explained(result: FixResult) -> list[str]:
+    """What changed, the gates' evidence, and how to verify, as Markdown sections."""
+    gates = result.attempts[-1].get("gates", []) if result.attempts else []
+    return [
         "### What changed",
         redact(result.explanation),
         "",
@@ -162,10 +235,7 @@ def description(ident: str, finding: dict[str, Any], result: FixResult, pr: int,
         "",
         "### How to verify",
         redact(result.verification),
-        "",
-        f"<sub>Checked by Clarity Check before this pull request was opened: [build]({url}).</sub>",
     ]
-    return "\n".join(lines)[:60_000]
 
 
 def fork_comment(ident: str, finding: dict[str, Any], result: FixResult) -> str:

@@ -113,6 +113,11 @@ def patch_modes(patch: str) -> dict[str, str]:
     return modes
 
 
+def parse_patch(patch: str) -> list[_FilePatch]:
+    """The patch's file sections and their hunks, checked as `apply_patch` checks them."""
+    return _parse(patch)
+
+
 # parsing ------------------------------------------------------------------------------
 def _parse(patch: str) -> list[_FilePatch]:
     sections: list[list[str]] = []

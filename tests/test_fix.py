@@ -233,7 +233,7 @@ async def test_a_human_checkpoint_waits_for_a_maintainer_and_refuses_a_reader(fi
     assert len(model.requests_for("builder")) == 2  # approving re-ran no agent
 
 
-async def test_a_fork_pull_request_gets_the_fix_as_a_comment(fixing, model, db):
+async def test_a_fork_pull_request_gets_the_fix_as_suggested_changes(fixing, model, db):
     hub = fixing.hub
     hub.add_repository("someone", "app", BASE, fork_of=REPO)
     hub.commit_files("someone/app", "patch-1", {"api/tasks.py": VULNERABLE}, message="Search")
@@ -241,9 +241,16 @@ async def test_a_fork_pull_request_gets_the_fix_as_a_comment(fixing, model, db):
     await fixing.deliver(hub.pull_request_event(REPO, pull.number))
     model.script("builder", edit(), answer())
     await fixing.comment(f"/clarity fix {fixing.ident}", number=pull.number)
-    assert [p.number for p in fix_pulls(hub)] == [pull.number]  # no branch of ours, no new PR
-    assert "```diff" in replies(hub, pull.number)[-1]
-    assert "WHERE title = ?" in replies(hub, pull.number)[-1]
+    assert [p.number for p in fix_pulls(hub)] == [pull.number]  # no new PR
+    assert not any("clarity/fix/" in ref for ref in hub.repository(REPO).git.refs)
+    assert hub.calls_for("git/create-ref") == []  # no branch of ours
+    [review] = hub.reviews(REPO, pull.number)
+    assert review.event == "COMMENT" and fixing.ident in review.body
+    [comment] = review.comments
+    assert (comment.path, comment.line, comment.side) == ("api/tasks.py", 5, "RIGHT")
+    assert comment.start_line is None
+    assert comment.body.startswith("```suggestion\n") and "WHERE title = ?" in comment.body
+    assert not any("```diff" in r for r in replies(hub, pull.number))
 
 
 async def test_the_fix_button_fixes_the_new_critical_findings(fixing, model, db):

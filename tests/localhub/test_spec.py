@@ -28,11 +28,14 @@ def test_vendored_webhook_index_lists_exactly_the_vendored_payloads():
 
 # Operations we added to the description, verbatim from the same upstream release, and the
 # components they need; `localhub/github/README.md` documents them. All else is upstream's.
-ADDED_PATHS = {"/app-manifests/{code}/conversions"}
+ADDED_PATHS = {
+    "/app-manifests/{code}/conversions",
+    "/repos/{owner}/{repo}/pulls/{pull_number}/reviews",
+}
 ADDED_COMPONENTS = {
-    "examples": {"integration-from-manifest"},
+    "examples": {"integration-from-manifest", "pull-request-review"},
     "responses": {"validation_failed_simple"},
-    "schemas": {"validation-error-simple"},
+    "schemas": {"validation-error-simple", "pull-request-review"},
 }
 OWN_FILES = {Path("README.md")}
 SUBSET = Path("rest-api-subset.json")
