@@ -10,8 +10,7 @@ import itertools
 import json
 import threading
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -19,6 +18,7 @@ from jwt import api_jws as jws
 
 from . import events
 from .clock import utcnow
+from .faults import HubFaults
 from .gitstore import FILE_MODE, Entry, GitRepo, signature
 from .manifests import PendingManifest
 from .models import (
@@ -47,7 +47,7 @@ DEFAULT_APP_PERMISSIONS = {
 DEFAULT_EVENTS = ["check_run", "check_suite", "issue_comment", "pull_request", "push"]
 
 
-class Hub(HubReads):
+class Hub(HubReads, HubFaults):
     """In-memory GitHub state for one App, its installations and their repositories."""
 
     def __init__(
@@ -311,65 +311,6 @@ class Hub(HubReads):
         with self.lock:
             self.user_id(user)
             self.collaborators[(self.repository(repo).full_name.lower(), user.lower())] = level
-
-    def suspend(self, installation_id: int, suspended: bool = True) -> None:
-        """Suspend (or unsuspend) an installation: its tokens then get 403."""
-        with self.lock:
-            self.installations[installation_id].suspended_at = self.now() if suspended else None
-
-    def expire_tokens(self) -> None:
-        """Make every issued installation token expired, as an hour passing would."""
-        with self.lock:
-            for token in self.tokens.values():
-                token.expires_at = self.now() - timedelta(seconds=1)
-
-    def inject(
-        self,
-        operation_id: str | None = None,
-        status: int = 502,
-        times: int = 1,
-        headers: Mapping[str, str] | None = None,
-        body: Any = None,
-    ) -> Fault:
-        """Answer the next `times` calls of `operation_id` (None: of any operation) with a fault."""
-        fault = Fault(operation_id, status, times, dict(headers or {}), body)
-        with self.lock:
-            self.faults.append(fault)
-        return fault
-
-    def inject_secondary_rate_limit(
-        self, operation_id: str | None = None, *, retry_after: int = 1, times: int = 1
-    ) -> Fault:
-        """GitHub's secondary rate limit: 403, a `retry-after`, and quota still left."""
-        return self.inject(
-            operation_id,
-            403,
-            times,
-            {"retry-after": str(retry_after)},
-            {
-                "message": "You have exceeded a secondary rate limit."
-                " Please wait a few minutes before you try again.",
-                "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api",
-            },
-        )
-
-    def inject_primary_rate_limit(
-        self, operation_id: str | None = None, *, reset_in: int = 1, times: int = 1
-    ) -> Fault:
-        """GitHub's primary rate limit: 403 with `x-ratelimit-remaining: 0` and a reset time."""
-        return self.inject(
-            operation_id,
-            403,
-            times,
-            {
-                "x-ratelimit-remaining": "0",
-                "x-ratelimit-reset": str(int(self.now().timestamp()) + reset_in),
-            },
-            {
-                "message": "API rate limit exceeded for installation.",
-                "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api",
-            },
-        )
 
     def app_jwt(
         self,
