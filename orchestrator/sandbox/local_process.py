@@ -121,6 +121,11 @@ async def stop(process: asyncio.subprocess.Process, label: str) -> None:
     kill(process, label)
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(process.wait(), DRAIN_SECONDS)
+    # A pipe still open after the wait (a dying descendant held it) would keep the transport
+    # alive past this event loop, to be closed by the garbage collector on a closed loop.
+    transport = getattr(process, "_transport", None)
+    if transport is not None:
+        transport.close()
 
 
 async def run(
