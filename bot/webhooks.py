@@ -69,7 +69,7 @@ def parse_payload(body: bytes, content_type: str | None) -> dict[str, Any]:
         else:
             text = body.decode("utf-8")
         payload = json.loads(text)
-    except (UnicodeDecodeError, ValueError, KeyError):
+    except (UnicodeDecodeError, ValueError, KeyError, RecursionError):
         raise BadDelivery("body is not a JSON webhook payload") from None
     if not isinstance(payload, dict):
         raise BadDelivery("payload is not a JSON object")
@@ -78,8 +78,10 @@ def parse_payload(body: bytes, content_type: str | None) -> dict[str, Any]:
 
 def _installation_id(payload: dict[str, Any]) -> int | None:
     installation = payload.get("installation")
-    if isinstance(installation, dict) and isinstance(installation.get("id"), int):
-        return installation["id"]
+    installation_id = installation.get("id") if isinstance(installation, dict) else None
+    # The column is a BIGINT: a larger number is no installation GitHub could have sent.
+    if isinstance(installation_id, int) and 0 < installation_id < 2**63:
+        return installation_id
     return None
 
 
@@ -105,13 +107,16 @@ async def _receive(request: Request, timer: metrics.DeliveryTimer) -> JSONRespon
     )
     event = request.headers.get("x-github-event")
     guid = request.headers.get("x-github-delivery")
-    if not event:
-        raise BadDelivery("missing X-GitHub-Event header")
+    if not event or len(event) > 64:
+        raise BadDelivery("missing or invalid X-GitHub-Event header")
     if not guid or len(guid) > 64:
         raise BadDelivery("missing or invalid X-GitHub-Delivery header")
     timer.event = event  # signed by GitHub from here on: a bounded set of names
     payload = parse_payload(body, request.headers.get("content-type"))
     action = payload.get("action") if isinstance(payload.get("action"), str) else None
+    if action is not None and (len(action) > 64 or not action.isprintable()):
+        # GitHub's actions are short words; anything else would not fit the inbox's column.
+        raise BadDelivery("payload has an invalid action")
     structlog.contextvars.bind_contextvars(delivery_id=guid)
     try:
         return await _accept(state, guid, event, action, payload, body, timer)

@@ -37,6 +37,10 @@ def load_yaml(
         mark = getattr(problem, "problem_mark", None) or getattr(problem, "context_mark", None)
         reason = getattr(problem, "problem", None) or "not valid YAML"
         raise error(str(reason), line=mark.line + 1 if mark else 0) from problem
+    except (ValueError, LookupError, AttributeError, RecursionError) as problem:
+        # PyYAML's constructors fail on some values with plain errors (`2024-02-30`,
+        # `!!int`, `!!bool x`, `!!timestamp x`), and its composer recurses once per level.
+        raise error(f"not valid YAML: {problem}") from problem
     return data, key_lines(root) if root is not None else {}
 
 
