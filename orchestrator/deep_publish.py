@@ -26,9 +26,10 @@ from orchestrator.deep_render import check_run_output, report_comment
 from orchestrator.deep_report import DEEP_CHECK_NAME, REPORT_MARKER, DeepReport
 from orchestrator.deep_scan import AGENT_KEYS, inputs_of
 from orchestrator.events import EventType
+from orchestrator.head import pull_request_of
 from orchestrator.hooks import FailureContext
 from orchestrator.nodes import NodeContext
-from orchestrator.pr_publish import complete_neutral, post_or_edit
+from orchestrator.pr_publish import complete_neutral, find_bot_comment, post_or_edit
 from orchestrator.pr_scan import (
     CheckRunRef,
     build_url,
@@ -151,30 +152,17 @@ async def _report_comment(ctx: NodeContext, gh: Any, owner: str, name: str, body
     """Create the pull request's report comment, or edit the one it has (one per PR)."""
     build, db = ctx.build, ctx.services["db"]
     prefix = ctx.services["settings"].queue_prefix
-    issue = {"owner": owner, "repo": name, "number": str(build.pr_number)}
     async with ctx.services["redis"].lock(
         f"{prefix}:lock:report-comment:{build.repository_id}:{build.pr_number}",
         timeout=120,
         blocking_timeout=120,
     ):
-        async with db.session() as session:
-            pull = (
-                await session.exec(
-                    select(PullRequest).where(
-                        PullRequest.repository_id == build.repository_id,
-                        PullRequest.number == build.pr_number,
-                    )
-                )
-            ).one_or_none()
+        pull = await pull_request_of(ctx.services, build)
         comment_id = pull.report_comment_id if pull else None
-        if comment_id is None:  # a comment created before its id was stored is found by marker
-            async for comment in gh.getiter(
-                "/repos/{owner}/{repo}/issues/{number}/comments", url_vars=issue
-            ):
-                mine = (comment.get("user") or {}).get("type") == "Bot"
-                if mine and REPORT_MARKER in (comment.get("body") or ""):
-                    comment_id = comment["id"]
-                    break
+        if comment_id is None:  # created before its id was stored: found by its marker
+            comment_id = await find_bot_comment(
+                gh, owner, name, build.pr_number, lambda body: REPORT_MARKER in body
+            )
         comment_id = await post_or_edit(gh, owner, name, build.pr_number, comment_id, body)
         if pull is not None and pull.report_comment_id != comment_id:
             async with db.session() as session:

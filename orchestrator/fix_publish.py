@@ -18,9 +18,8 @@ from typing import Any
 
 import gidgethub
 from pydantic import BaseModel
-from sqlmodel import select
 
-from bot.models import FixAttempt, FixOutcome, PullRequest, Repository, utcnow
+from bot.models import FixAttempt, FixOutcome, Repository, utcnow
 from orchestrator.fix import FixResult, find_attempt, fix_attempt, target
 from orchestrator.fix_suggest import Suggestion, suggestions
 from orchestrator.git_commit import (
@@ -31,7 +30,7 @@ from orchestrator.git_commit import (
     patch_modes,
     point_branch,
 )
-from orchestrator.head import head_archive
+from orchestrator.head import head_archive, pull_request_of
 from orchestrator.hooks import FailureContext
 from orchestrator.nodes import NodeContext, NodeFailure
 from orchestrator.pr_scan import build_url, repository_of
@@ -62,7 +61,7 @@ async def publish(ctx: NodeContext) -> FixPublished:
     finding = target(ctx)
     owner, name = await repository_of(ctx)
     gh = writer(ctx, name)
-    pull = await _pull(ctx)
+    pull = await pull_request_of(ctx.services, ctx.build)
     attempt = await fix_attempt(ctx)
     ident = short_id(finding["fingerprint"])
     issue = {"owner": owner, "repo": name, "number": str(ctx.build.pr_number)}
@@ -248,18 +247,6 @@ def fork_comment(ident: str, finding: dict[str, Any], result: FixResult) -> str:
         f"apply:\n\n{redact(result.explanation)}\n\n```diff\n{patch}\n```\n\n"
         f"How to verify: {redact(result.verification)}"
     )
-
-
-async def _pull(ctx: NodeContext) -> PullRequest | None:
-    async with ctx.services["db"].session() as session:
-        return (
-            await session.exec(
-                select(PullRequest).where(
-                    PullRequest.repository_id == ctx.build.repository_id,
-                    PullRequest.number == ctx.build.pr_number,
-                )
-            )
-        ).one_or_none()
 
 
 async def _record(

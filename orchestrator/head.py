@@ -8,8 +8,9 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import gidgethub
+from sqlmodel import select
 
-from bot.models import Repository
+from bot.models import PullRequest, Repository
 from orchestrator.nodes import NodeContext, NodeFailure
 from orchestrator.sandbox.base import ArchiveSource, NetworkMode, Sandbox, open_sandbox
 from orchestrator.sandbox.guarded import GuardedSandbox
@@ -23,6 +24,21 @@ async def repository(services: Any, repository_id: int) -> Repository:
     if found is None:
         raise NodeFailure(f"repository {repository_id} is not known", retryable=False)
     return found
+
+
+async def pull_request_of(services: Any, build: Any) -> PullRequest | None:
+    """What we know of the build's pull request (None for a build of a push)."""
+    if build.pr_number is None:
+        return None
+    async with services["db"].session() as session:
+        return (
+            await session.exec(
+                select(PullRequest).where(
+                    PullRequest.repository_id == build.repository_id,
+                    PullRequest.number == build.pr_number,
+                )
+            )
+        ).one_or_none()
 
 
 def reader(ctx: NodeContext, name: str) -> Any:

@@ -7,6 +7,7 @@ the first time, by its hidden marker) under a per-PR lock before one is created.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel
@@ -14,6 +15,7 @@ from sqlmodel import select
 
 from bot.models import Build, BuildEvent, PullRequest, Repository, utcnow
 from orchestrator.events import EventType
+from orchestrator.head import pull_request_of
 from orchestrator.hooks import FailureContext
 from orchestrator.nodes import NodeContext
 from orchestrator.pr_scan import CheckRunRef, ComparisonResult, build_url, publisher, repository_of
@@ -141,27 +143,10 @@ async def _sticky_comment(
         timeout=120,
         blocking_timeout=120,
     ):
-        async with db.session() as session:
-            pull = (
-                await session.exec(
-                    select(PullRequest).where(
-                        PullRequest.repository_id == build.repository_id,
-                        PullRequest.number == build.pr_number,
-                    )
-                )
-            ).one_or_none()
+        pull = await pull_request_of(ctx.services, build)
         comment_id = pull.comment_id if pull else None
-        issue = {"owner": owner, "repo": name, "number": str(build.pr_number)}
-        if comment_id is None:
-            async for comment in gh.getiter(
-                "/repos/{owner}/{repo}/issues/{number}/comments", url_vars=issue
-            ):
-                if (
-                    is_sticky(comment.get("body") or "")
-                    and (comment.get("user") or {}).get("type") == "Bot"
-                ):
-                    comment_id = comment["id"]
-                    break
+        if comment_id is None:  # created before its id was stored: found by its marker
+            comment_id = await find_bot_comment(gh, owner, name, build.pr_number, is_sticky)
         if not should_comment(outcome.comment, comparison, comment_id is not None):
             return comment_id
         body = sticky_comment(
@@ -179,6 +164,20 @@ async def _sticky_comment(
                 session.add(row)
                 await session.commit()
     return comment_id
+
+
+async def find_bot_comment(
+    gh: Any, owner: str, name: str, number: int, matches: Callable[[str], bool]
+) -> int | None:
+    """The id of a bot's comment on issue `number` whose body `matches` (anyone can type a
+    marker, so the author must be a bot too)."""
+    async for comment in gh.getiter(
+        "/repos/{owner}/{repo}/issues/{number}/comments",
+        url_vars={"owner": owner, "repo": name, "number": str(number)},
+    ):
+        if (comment.get("user") or {}).get("type") == "Bot" and matches(comment.get("body") or ""):
+            return comment["id"]
+    return None
 
 
 async def post_or_edit(

@@ -15,12 +15,11 @@ from typing import Any
 
 import gidgethub
 from pydantic import BaseModel, Field
-from sqlmodel import select
 
-from bot.models import BuildTier, PullRequest, utcnow
+from bot.models import BuildTier, utcnow
 from orchestrator.dag import Dag, Node
 from orchestrator.fallback import FALLBACKS
-from orchestrator.head import head_archive, pack_of, reader, repository
+from orchestrator.head import head_archive, pack_of, pull_request_of, reader, repository
 from orchestrator.nodes import NodeContext, NodeFailure
 from orchestrator.sandbox.base import ArchiveSource, open_sandbox
 from orchestrator.scan_bundle import BUNDLE_FILE, bundle_tarball, run_command
@@ -63,7 +62,7 @@ async def scan(ctx: NodeContext) -> ScanOutcome:
     archive = await head_archive(ctx, owner, name)
     pack = pack_of(ctx)
     spec = sandbox_spec_for(pack, "scan", build_id=build.id, installation_id=build.installation_id)
-    pull = await _pull_request(services, build)
+    pull = await pull_request_of(services, build)
     async with open_sandbox(services["sandboxes"], spec, ArchiveSource(archive)) as sandbox:
         if pull is not None and pull.from_fork:
             # A fork's pull request must not relax its own check: use the base branch's file.
@@ -104,20 +103,6 @@ async def scan(ctx: NodeContext) -> ScanOutcome:
         fail_on=str(effective.gates.fail_on),
         comment=config.comment,
     )
-
-
-async def _pull_request(services: Any, build: Any) -> PullRequest | None:
-    if build.pr_number is None:
-        return None
-    async with services["db"].session() as session:
-        return (
-            await session.exec(
-                select(PullRequest).where(
-                    PullRequest.repository_id == build.repository_id,
-                    PullRequest.number == build.pr_number,
-                )
-            )
-        ).one_or_none()
 
 
 async def config_at(github: Any, owner: str, name: str, ref: str) -> str:
