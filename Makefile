@@ -1,5 +1,5 @@
 # Every target creates the environment from uv.lock first (scripts/bootstrap is quick when it exists).
-.PHONY: setup demo test bench
+.PHONY: setup demo test bench chaos
 
 setup:
 	@scripts/bootstrap
@@ -12,3 +12,9 @@ test: setup
 
 bench: setup
 	@.venv/bin/python bench/intake_bench.py
+
+# The fault, fuzz and load suite at full size; it writes docs/chaos-report.md.
+# (`make test` runs the same tests in a bounded form.)
+chaos: setup
+	@CLARITY_CHAOS_SCALE=full CLARITY_CHAOS_REPORT=docs/chaos-report.md \
+		.venv/bin/python -m pytest -m chaos $(PYTEST_ARGS)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -23,6 +25,7 @@ from bot.queue import connect
 from bot.settings import Settings
 from localhub import serving
 from tests import services
+from tests.chaos_report import Report
 from tests.llm_standin import ScriptedModel
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -151,3 +154,32 @@ def model(scripted_model: ScriptedModel) -> ScriptedModel:
     scripted_model.requests.clear()
     scripted_model.repeat_failures.clear()
     return scripted_model
+
+
+_CHAOS = Report()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "chaos: the fault, fuzz and load suite (bounded here, full under `make chaos`)"
+    )
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    _CHAOS.current_test = item.nodeid
+
+
+@pytest.fixture
+def chaos(request: pytest.FixtureRequest) -> Report:
+    """The suite's report: `chaos.record(section, figure, value, target=..., ok=...)`."""
+    _CHAOS.current_test = request.node.nodeid
+    return _CHAOS
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    base = os.environ.get("CLARITY_TEST_ARTEFACTS")
+    cache = getattr(session.config, "cache", None)  # None under `-p no:cacheprovider`
+    folder = Path(base or (cache.mkdir("chaos") if cache else tempfile.gettempdir()))
+    written = _CHAOS.write(folder)
+    if written is not None:
+        session.config.get_terminal_writer().line(f"chaos report: {written}")
