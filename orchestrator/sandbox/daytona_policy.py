@@ -1,4 +1,4 @@
-"""What a `SandboxSpec` asks of Daytona: network policy, labels, lifetimes, resources.
+"""What a `SandboxSpec` asks of Daytona: network policy, labels, lifetimes, resources, limits.
 
 Pure functions and values, no I/O: the provider turns them into the SDK's create
 parameters and network-settings updates.
@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from daytona import CreateSandboxFromImageParams, CreateSandboxFromSnapshotParams, Resources
 
-from orchestrator.sandbox.base import NetworkMode, SandboxError, SandboxSpec
+from orchestrator.sandbox.base import Limits, NetworkMode, SandboxError, SandboxSpec
 
 # Every sandbox we create carries this label, so `reap` finds ours and only ours.
 MARKER_LABEL = "clarity.sandbox"
@@ -147,3 +147,21 @@ def create_params(
         disk=options.disk_gib,
     )
     return CreateSandboxFromImageParams(image=options.image, resources=resources, **common)
+
+
+def limit_commands(limits: Limits) -> str:
+    """Shell commands putting `limits` on the shell that runs them and on all it starts.
+
+    Daytona bounds only the whole sandbox (cores, memory, disk); the per-command
+    limits the local backend sets with prlimit are set here with `ulimit`, whose
+    flags and units differ: bash counts processes with -u and file sizes in KiB
+    (512-byte blocks in POSIX mode), POSIX shells such as dash use -p and 512 bytes.
+    """
+    blocks = max(1, limits.file_size_bytes // 512)
+    return (
+        f"{{ ulimit -t {limits.cpu_seconds}; ulimit -v {max(1, limits.memory_bytes // 1024)}; "
+        'if [ -n "${BASH_VERSION:-}" ]; then '
+        f"ulimit -u {limits.processes}; case :${{SHELLOPTS:-}}: in "
+        f"*:posix:*) ulimit -f {blocks};; *) ulimit -f {max(1, blocks // 2)};; esac; "
+        f"else ulimit -p {limits.processes}; ulimit -f {blocks}; fi; }} 2>/dev/null"
+    )

@@ -30,6 +30,7 @@ from orchestrator.sandbox.base import (
     Shell,
 )
 from orchestrator.sandbox.daytona_errors import translate
+from orchestrator.sandbox.daytona_policy import limit_commands
 from orchestrator.sandbox.daytona_shell import DaytonaShell
 from orchestrator.sandbox.local import SandboxGoneError
 from orchestrator.sandbox.local_files import MissingFileError, NotAFileError, PathEscapeError
@@ -113,11 +114,15 @@ class DaytonaSandbox:
         )
 
     def _wrapped(self, command: str, marker: str) -> str:
-        """`command` under bash (or sh), its stderr kept apart and printed after `marker`."""
+        """`command` under bash (or sh) and the spec's limits, its stderr printed after `marker`.
+
+        The limits are set in the inner shell, so the wrapper can still report a command
+        that used up its processes.
+        """
+        limited = f"{limit_commands(self._spec.limits)}\n{command}"
         return (
-            f"ulimit -t {self._spec.limits.cpu_seconds} 2>/dev/null; "
             "e=$(mktemp) || exit 125; s=$(command -v bash || echo sh); "
-            f'"$s" -c {shlex.quote(command)} 2>"$e" </dev/null; c=$?; '
+            f'"$s" -c {shlex.quote(limited)} 2>"$e" </dev/null; c=$?; '
             f'printf \'%s\' {marker}; cat "$e"; rm -f "$e"; exit $c'
         )
 
@@ -125,7 +130,10 @@ class DaytonaSandbox:
         """A persistent session (a Daytona process session) starting in the workspace."""
         self._check()
         shell = await DaytonaShell.open(
-            self._remote, self.workspace, default_timeout=self._spec.limits.wall_seconds
+            self._remote,
+            self.workspace,
+            default_timeout=self._spec.limits.wall_seconds,
+            limits=limit_commands(self._spec.limits),
         )
         self._shells.append(shell)
         return shell

@@ -29,19 +29,22 @@ KILLED = 137
 class DaytonaShell:
     """Implements `Shell` for `DaytonaSandbox`."""
 
-    def __init__(self, remote: AsyncSandbox, workspace: str, default_timeout: float) -> None:
+    def __init__(
+        self, remote: AsyncSandbox, workspace: str, default_timeout: float, limits: str = ""
+    ) -> None:
         self._remote = remote
         self._workspace = workspace
         self._default_timeout = default_timeout
+        self._limits = limits  # shell commands setting the sandbox's limits on the session
         self._session: str | None = None
         self._lock = asyncio.Lock()
         self._closed = False
 
     @classmethod
     async def open(
-        cls, remote: AsyncSandbox, workspace: str, *, default_timeout: float
+        cls, remote: AsyncSandbox, workspace: str, *, default_timeout: float, limits: str = ""
     ) -> DaytonaShell:
-        shell = cls(remote, workspace, default_timeout)
+        shell = cls(remote, workspace, default_timeout, limits)
         await shell._start()
         return shell
 
@@ -54,7 +57,8 @@ class DaytonaShell:
         try:
             await self._remote.process.create_session(session)
             self._session = session
-            await self._execute(f"cd {shlex.quote(self._workspace)}", None)
+            start = f"cd {shlex.quote(self._workspace)}"
+            await self._execute(f"{start}; {self._limits}" if self._limits else start, None)
         except DaytonaError as error:
             raise translate(error) from None
 
