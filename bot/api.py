@@ -36,6 +36,10 @@ from orchestrator import control
 from orchestrator.transitions import TERMINAL_BUILD, TransitionError
 
 KEEPALIVE_SECONDS = 15.0
+# The largest numbers the id columns hold (PostgreSQL `integer`, and `bigint` for GitHub's
+# installation ids). A larger number in a URL names no row; the database would refuse it.
+MAX_ID = 2**31 - 1
+MAX_BIG_ID = 2**63 - 1
 
 log = structlog.get_logger(__name__)
 
@@ -61,6 +65,8 @@ async def _authorised_build(request: Request, scope: Scope) -> tuple[AppState, B
         build_id = int(request.path_params["build_id"])
     except ValueError:
         raise NotFound("no such build") from None
+    if not 0 < build_id <= MAX_ID:
+        raise NotFound(f"build {build_id} does not exist")
     try:
         grant.require(scope, build_id)
     except Forbidden as error:
@@ -122,6 +128,8 @@ async def stream_events(request: Request) -> StreamingResponse:
         last = int(after)
     except ValueError:
         raise BadRequest("Last-Event-ID must be an event number") from None
+    if not 0 <= last <= MAX_ID:
+        raise BadRequest(f"Last-Event-ID must be an event number from 0 to {MAX_ID}")
     return StreamingResponse(
         _events(state, build.id, last),
         media_type="text/event-stream",
@@ -186,9 +194,12 @@ async def _secret_store(request: Request, scope: Scope) -> tuple[SecretStore, in
     grant = await _grant(request)
     if scope not in grant.scopes or grant.build_id is not None:
         raise NotAllowed(f"this credential does not allow {scope.value} on installation secrets")
+    installation_id = request.path_params["installation_id"]
+    if installation_id > MAX_BIG_ID:
+        raise NotFound(f"installation {installation_id} is not known to this service")
     state: AppState = request.app.state.clarity
     store = SecretStore(state.db, state.settings.encryption_keys)
-    return store, request.path_params["installation_id"], grant.subject
+    return store, installation_id, grant.subject
 
 
 @contextmanager

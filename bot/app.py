@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from bot import api, health, metrics, outbound_api, pages, queue, slo
+from bot import api, health, metrics, openapi, outbound_api, pages, queue, slo
 from bot.db import Database
 from bot.errors import (
     HTTPError,
@@ -81,6 +81,7 @@ def create_app(
             *pages.routes,
             *health.routes,
             *slo.routes,
+            *openapi.routes,
         ],
         exception_handlers={
             HTTPError: http_error_response,

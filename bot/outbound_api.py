@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot.api import MAX_BIG_ID, MAX_ID
 from bot.auth import AuthError, Scope, token_grant
 from bot.errors import BadRequest, NotAllowed, NotFound, ServiceUnavailable, Unauthenticated
 from bot.models import Installation, WebhookSubscription
@@ -41,7 +42,7 @@ async def _operator(request: Request) -> tuple[AppState, int, str]:
         raise NotAllowed("this credential does not allow control on installation webhooks")
     installation_id = request.path_params["installation_id"]
     async with state.db.session() as session:
-        if await session.get(Installation, installation_id) is None:
+        if installation_id > MAX_BIG_ID or await session.get(Installation, installation_id) is None:
             raise NotFound(f"installation {installation_id} is not known to this service")
     return state, installation_id, grant.subject
 
@@ -110,7 +111,11 @@ async def delete_webhook(request: Request) -> Response:
     state, installation, subject = await _operator(request)
     subscription_id = request.path_params["subscription_id"]
     async with state.db.session() as session:
-        subscription = await session.get(WebhookSubscription, subscription_id)
+        subscription = (
+            await session.get(WebhookSubscription, subscription_id)
+            if subscription_id <= MAX_ID
+            else None
+        )
         if subscription is None or subscription.installation_id != installation:
             raise NotFound(f"installation {installation} has no webhook {subscription_id}")
         name = subscription.secret_name

@@ -203,6 +203,33 @@ async def test_an_unknown_build_is_404(api):
     assert (await get(api, "/v1/builds/999999", await token(api, Scope.READ))).status_code == 404
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "scope"),
+    [
+        ("GET", "/v1/builds/2147483648", Scope.READ),
+        ("GET", f"/v1/builds/{10**30}/events", Scope.READ),
+        ("GET", "/v1/builds/2147483648/trajectories", Scope.READ),
+        ("POST", "/v1/builds/2147483648/abort", Scope.CONTROL),
+        ("GET", f"/v1/installations/{2**63}/secrets", Scope.SECRETS_READ),
+        ("PUT", f"/v1/installations/{2**63}/secrets/TOKEN", Scope.SECRETS_WRITE),
+    ],
+)
+async def test_an_id_too_large_for_its_column_is_404_not_a_database_error(api, method, path, scope):
+    async with httpx.AsyncClient(base_url=api["url"]) as client:
+        response = await client.request(
+            method, path, headers=await token(api, scope), json={"value": "x"}
+        )
+    assert (response.status_code, response.json()["error"]) == (404, "not_found")
+
+
+@pytest.mark.parametrize("last", ["-1", "2147483648", "seven"])
+async def test_a_resume_point_that_is_not_an_event_number_is_400(api, last):
+    build = await new_build(api)
+    headers = await token(api, Scope.READ) | {"Last-Event-ID": last}
+    response = await get(api, f"/v1/builds/{build.id}/events", headers)
+    assert response.status_code == 400
+
+
 def test_clarity_token_and_link_commands(sqlite_database, make_settings):
     import os
     import subprocess

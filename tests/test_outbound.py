@@ -311,3 +311,15 @@ async def test_an_unknown_installation_is_404(api):
         str(api.base_url).replace("/installations/1", "/installations/2") + "/webhooks"
     )
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", f"/v1/installations/{2**63}/webhooks"),
+        ("DELETE", f"/v1/installations/1/webhooks/{2**31}"),
+    ],
+)
+async def test_an_id_too_large_for_its_column_is_404_not_a_database_error(api, method, path):
+    response = await api.request(method, str(api.base_url.join(path)))
+    assert response.status_code == 404
