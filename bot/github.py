@@ -10,7 +10,8 @@ import asyncio
 import http
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -85,6 +86,30 @@ def retry_delay(
     return None  # a plain 403 (permissions) is an answer, not a transient failure
 
 
+# Set while `GitHubClient.create` posts: a 5xx then goes back to it, to look before it retries.
+_CREATING: ContextVar[bool] = ContextVar("creating", default=False)
+
+
+def is_answer(error: BaseException) -> bool:
+    """Whether `error` is a refusal GitHub would repeat: a 4xx that is no rate limit.
+
+    A 404 is not counted: just after a write, GitHub may not show what it made yet.
+    """
+    if not isinstance(error, gidgethub.BadRequest) or int(error.status_code) == 404:
+        return False
+    message = str(error.args[0]) if error.args else None
+    policy = RetryPolicy()
+    return retry_delay(int(error.status_code), error.headers, message, 1, policy, 0.0) is None
+
+
+def describe(error: BaseException) -> str:
+    """An error as a build records it; GitHub's name the status it answered."""
+    if isinstance(error, gidgethub.HTTPException):
+        status = http.HTTPStatus(error.status_code)
+        return f"GitHub answered {status.value} {status.phrase}: {error}"
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
 class GitHubClient(gidgethub.httpx.GitHubAPI):
     """gidgethub over httpx that retries 5xx and rate limits, and can fetch its token lazily."""
 
@@ -113,6 +138,37 @@ class GitHubClient(gidgethub.httpx.GitHubAPI):
         response = await super()._request(method, url, headers, body)
         metrics.GITHUB_REQUESTS.labels(method.upper(), str(response[0])).inc()
         return response
+
+    async def create(
+        self,
+        url: str,
+        url_vars: Mapping[str, str],
+        *,
+        data: Any,
+        existing: Callable[[], Awaitable[Any]],
+    ) -> Any:
+        """POST what must exist once (a comment, a check run), found again rather than duplicated.
+
+        GitHub may carry out a POST and still answer 5xx, so before each retry `existing()`
+        looks for what the failed attempt made; its answer (when not None) is returned instead.
+        """
+        attempt = 0
+        while True:
+            attempt += 1
+            creating = _CREATING.set(True)
+            try:
+                return await self.post(url, url_vars=url_vars, data=data)
+            except gidgethub.GitHubBroken as error:
+                failure = error
+            finally:
+                _CREATING.reset(creating)
+            if (found := await existing()) is not None:
+                return found
+            status = int(failure.status_code)
+            delay = retry_delay(status, failure.headers, None, attempt, self._policy, self._clock())
+            if delay is None:
+                raise failure
+            await self.sleep(delay * random.uniform(1.0, 1.1))
 
     async def tarball(
         self, owner: str, repo: str, ref: str, *, limit: int = 512 * 1024**2
@@ -143,6 +199,8 @@ class GitHubClient(gidgethub.httpx.GitHubAPI):
         self, *, method: str, url: str, exception: gidgethub.HTTPException, attempt: int
     ) -> bool:
         status = int(exception.status_code)
+        if status >= 500 and _CREATING.get():
+            return False  # it may have been carried out: `create` looks before it retries
         if status == 401 and self._on_unauthorized is not None and attempt == 1:
             # The cached token was revoked or expired early: drop it and try once with a new one.
             self._on_unauthorized()

@@ -71,3 +71,6 @@ def configure(level: str = "INFO", *, json: bool = True, secrets: Iterable[str] 
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # Statements and their parameters are never logged, whatever a library set before us.
+    for name in ("sqlalchemy", "aiosqlite"):
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -63,6 +63,8 @@ class Settings(BaseSettings):
         "redis://127.0.0.1:6379/0", validation_alias=AliasChoices("CLARITY_REDIS_URL", "REDIS_URL")
     )
     github_api_url: str = "https://api.github.com"
+    # The wait before retrying a request GitHub answered with a 5xx, doubled after each.
+    github_retry_delay: Duration = timedelta(seconds=1)
     public_url: str = "http://127.0.0.1:8000"
     freshness_window: Duration = timedelta(hours=72)
     nonce_retention: Duration = timedelta(days=7)
@@ -102,6 +104,9 @@ class Settings(BaseSettings):
     llm_num_retries: int = Field(2, ge=0, le=10)
     # A worker process serves its own `/metrics` on this port; unset: it serves none.
     metrics_port: int | None = Field(None, ge=1, le=65535)
+    # Niceness a worker process takes at start (0-19): on a host shared with `clarity serve`,
+    # webhook acknowledgements keep the CPU while builds wait a little.
+    worker_nice: int = Field(0, ge=0, le=19)
     # `/readyz` fails when the fast queue's oldest waiting job has waited longer than this.
     readiness_max_queue_age: Duration = timedelta(seconds=60)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from datetime import timedelta
@@ -17,9 +18,9 @@ from gidgethub import sansio
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 import handlers
-from bot import inbox, queue
+from bot import claims, inbox, queue
 from bot.db import Database
-from bot.github import GitHubApp, RateLimited
+from bot.github import GitHubApp, RateLimited, RetryPolicy
 from bot.models import Build, utcnow
 from bot.outbound_jobs import MAX_ATTEMPTS, deliver_outbound, reconcile_outbound
 from bot.settings import Settings
@@ -27,11 +28,15 @@ from handlers.context import HandlerContext
 from orchestrator import control
 from orchestrator.executor import run_build
 from orchestrator.sandbox.providers import make_provider
+from orchestrator.scan_bundle import bundle_tarball
 from policies import load_pack
 
 log = structlog.get_logger(__name__)
 
 MAX_TRIES = 5
+# Seconds between queue polls of the fast lane (arq's default is 0.5): a pull request's
+# delivery, then its build, each wait up to this for an idle worker to look.
+FAST_POLL_DELAY = 0.05
 # Longer than any build may run: an older sandbox belongs to no live build.
 SANDBOX_MAX_AGE = timedelta(hours=3)
 # Failures worth another try later; anything else is recorded as the delivery's error.
@@ -54,6 +59,7 @@ async def startup(ctx: dict[str, Any]) -> None:
         issuer=settings.jwt_issuer,
         private_key=settings.app_private_key(),
         base_url=settings.github_api_url,
+        policy=RetryPolicy(base_delay=settings.github_retry_delay.total_seconds()),
     )
     ctx["router"] = handlers.router
     ctx["sandboxes"] = make_provider(
@@ -69,20 +75,30 @@ async def startup(ctx: dict[str, Any]) -> None:
         daytona_image=settings.daytona_image,
     )
     ctx["policy"] = load_pack(settings.policy_pack)
+    # Built once per process and off the event loop: built by the first scan, it would stall
+    # every job of this worker for seconds.
+    await asyncio.to_thread(bundle_tarball)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    """Close what `startup` opened, which is not everything when a signal cut it short."""
     if hasattr(ctx.get("sandboxes"), "close"):
         await ctx["sandboxes"].close()
-    await ctx["http"].aclose()
-    await ctx["db"].dispose()
+    if "http" in ctx:
+        await ctx["http"].aclose()
+    if "db" in ctx:
+        await ctx["db"].dispose()
 
 
 async def process_delivery(ctx: dict[str, Any], delivery_id: str) -> str:
     """Dispatch one stored delivery to its handlers; the row ends `processed` or `failed`."""
     structlog.contextvars.bind_contextvars(delivery_id=delivery_id)
+    settings: Settings = ctx["settings"]
+    claim = claims.claim_key(settings.queue_prefix, delivery_id)
+    ttl_ms = int(settings.build_lease_ttl.total_seconds() * 1000)
     try:
-        return await _process(ctx, delivery_id)
+        async with claims.claimed(ctx.get("redis"), claim, claims.worker_id(ctx), ttl_ms):
+            return await _process(ctx, delivery_id)
     finally:
         structlog.contextvars.unbind_contextvars("delivery_id", "installation_id", "repository")
 
@@ -148,19 +164,32 @@ def _describe(error: BaseException) -> str:
 
 
 async def reconcile(ctx: dict[str, Any]) -> int:
-    """Re-enqueue deliveries still `received` after the grace period (their job was lost)."""
+    """Re-enqueue deliveries still `received` after the grace period (their job was lost), and
+    free those whose worker died while processing them (their job is still queued)."""
     settings: Settings = ctx["settings"]
     stranded = await inbox.stranded(ctx["db"], settings.reconcile_grace)
+    ttl_ms = int(settings.build_lease_ttl.total_seconds() * 1000)
+    requeued = freed = 0
     for delivery_id in stranded:
-        await ctx["redis"].enqueue_job(
+        job = await ctx["redis"].enqueue_job(
             "process_delivery",
             delivery_id,
             _job_id=delivery_id,
             _queue_name=queue.fast_queue(settings.queue_prefix),
         )
-    if stranded:
-        log.info("reconcile.requeued", count=len(stranded))
-    return len(stranded)
+        if job is not None:
+            requeued += 1
+        elif await claims.release_abandoned(
+            ctx["redis"],
+            delivery_id,
+            claims.claim_key(settings.queue_prefix, delivery_id),
+            in_progress_ms=ctx["in_progress_ms"],
+            ttl_ms=ttl_ms,
+        ):
+            freed += 1
+    if requeued or freed:
+        log.info("reconcile.requeued", count=requeued, abandoned=freed)
+    return requeued + freed
 
 
 async def prune(ctx: dict[str, Any]) -> tuple[int, int]:
@@ -204,7 +233,7 @@ def create_worker(settings: Settings, lane: str = "fast", **overrides: Any) -> W
     """A worker of the fast lane (deliveries, Tier 1 builds, publishing, the crons) or the slow
     lane (deep scans and fixes), so a long agent build never delays a pull request's check run."""
     if lane == "slow":
-        return Worker(
+        slow: dict[str, Any] = dict(
             functions=[
                 func(run_build, name="run_build", max_tries=MAX_TRIES, timeout=timedelta(hours=2))
             ],
@@ -216,8 +245,8 @@ def create_worker(settings: Settings, lane: str = "fast", **overrides: Any) -> W
             max_jobs=4,
             job_timeout=timedelta(hours=2),
             keep_result=timedelta(hours=1),
-            **overrides,
         )
+        return _dated(Worker(**{**slow, **overrides}))
     options: dict[str, Any] = dict(
         functions=[
             func(process_delivery, name="process_delivery", max_tries=MAX_TRIES),
@@ -237,11 +266,21 @@ def create_worker(settings: Settings, lane: str = "fast", **overrides: Any) -> W
         redis_settings=queue.redis_settings(settings.redis_url),
         ctx={"settings": settings},
         max_jobs=20,
+        poll_delay=FAST_POLL_DELAY,
+        # No more ids than it can start at once (arq reads 100): an urgent job enqueued meanwhile
+        # is seen at the next poll, not after the ids already read have all been started.
+        queue_read_limit=20,
         job_timeout=timedelta(minutes=5),
         keep_result=timedelta(hours=1),
     )
     options.update(overrides)
-    return Worker(**options)
+    return _dated(Worker(**options))
+
+
+def _dated(worker: Worker) -> Worker:
+    """Note how long arq's in-progress mark lives: the reconciler dates a job's start from it."""
+    worker.ctx["in_progress_ms"] = int(worker.in_progress_timeout_s * 1000)
+    return worker
 
 
 async def run_lanes(settings: Settings, lanes: tuple[str, ...], **overrides: Any) -> None:
@@ -252,11 +291,21 @@ async def run_lanes(settings: Settings, lanes: tuple[str, ...], **overrides: Any
     overrides.setdefault("handle_signals", False)
     workers = [create_worker(settings, lane, **overrides) for lane in lanes]
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    stopping: list[int] = []
+
+    def stop(signum: int) -> None:
         # One handler for all lanes: each finishes its running jobs' cancellation and stops.
-        loop.add_signal_handler(signum, lambda s=signum: [w.handle_sig(s) for w in workers])
+        stopping.append(signum)
+        for worker in workers:
+            worker.handle_sig(signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop, signum)
     try:
         await asyncio.gather(*(worker.async_run() for worker in workers))
+    except asyncio.CancelledError:
+        if not stopping:  # stopped by a signal, each lane's task ends cancelled: a clean exit
+            raise
     finally:
         for worker in workers:
             await worker.close()

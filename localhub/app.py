@@ -46,6 +46,11 @@ ROUTES = [
         routes_checks.update_check_run,
         Policy(needs=(("checks", "write"),), write=True),
     ),
+    operation(
+        "checks/list-for-ref",
+        routes_checks.list_check_runs_for_ref,
+        Policy(needs=(("checks", "read"),)),
+    ),
     operation("issues/list-comments", routes_issues.list_comments, READ_COMMENTS),
     operation("issues/create-comment", routes_issues.create_comment, WRITE_COMMENTS),
     operation("issues/get-comment", routes_issues.get_comment, READ_COMMENTS),

@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from . import auth
 from .errors import DOCS, Forbidden, HubError, InvalidRequest, NotFound, ProblemsParsingJSON
-from .models import AuthKind, CallRecord, Repository
+from .models import AuthKind, CallRecord, Fault, Repository
 from .spec import Operation, load_spec
 
 if TYPE_CHECKING:
@@ -95,8 +95,8 @@ async def answer(request: Request, op: Operation, handler: Handler, policy: Poli
     limits = auth.rate_limit(hub, caller)
     fault = take_fault(hub, op.operation_id)
     try:
-        if fault is not None:
-            reply = fault
+        if fault is not None and not fault.applied:
+            reply = fault_reply(fault)
         else:
             for error in (refused, unreadable):
                 if error is not None:
@@ -112,6 +112,8 @@ async def answer(request: Request, op: Operation, handler: Handler, policy: Poli
             reply = await handler(
                 Context(hub, request, op, params, dict(query), body, caller, repo)
             )
+            if fault is not None:  # carried out, and answered as if it failed
+                reply = fault_reply(fault)
     except HubError as exc:
         if exc.documentation_url == DOCS:
             exc.documentation_url = op.documentation_url
@@ -190,15 +192,19 @@ def _response(reply: Reply, limits: dict[str, str]) -> Response:
     )
 
 
-def take_fault(hub: Hub, operation_id: str | None) -> Reply | None:
+def take_fault(hub: Hub, operation_id: str | None) -> Fault | None:
     """Consume the first injected fault that matches this operation, in injection order."""
     with hub.lock:
         for fault in hub.faults:
             if fault.remaining > 0 and fault.operation_id in (None, operation_id):
                 fault.remaining -= 1
-                body = fault.body if fault.body is not None else _fault_body(fault.status)
-                return Reply(fault.status, body, dict(fault.headers))
+                return fault
     return None
+
+
+def fault_reply(fault: Fault) -> Reply:
+    body = fault.body if fault.body is not None else _fault_body(fault.status)
+    return Reply(fault.status, body, dict(fault.headers))
 
 
 def _fault_body(status: int) -> dict[str, str]:

@@ -35,9 +35,12 @@ class HubFaults:
         times: int = 1,
         headers: Mapping[str, str] | None = None,
         body: Any = None,
+        *,
+        applied: bool = False,
     ) -> Fault:
-        """Answer the next `times` calls of `operation_id` (None: of any operation) with a fault."""
-        fault = Fault(operation_id, status, times, dict(headers or {}), body)
+        """Answer the next `times` calls of `operation_id` (None: of any operation) with a fault;
+        `applied`: carry each call out first, as a gateway failing after GitHub acted."""
+        fault = Fault(operation_id, status, times, dict(headers or {}), body, applied)
         with self.lock:
             self.faults.append(fault)
         return fault

@@ -252,10 +252,15 @@ class CallRecord:
 
 @dataclass
 class Fault:
-    """An injected answer, served instead of the real one `remaining` more times."""
+    """An injected answer, served instead of the real one `remaining` more times.
+
+    `applied`: the request is carried out all the same, as when GitHub acts and its
+    gateway then answers 502, so the caller cannot tell that it worked.
+    """
 
     operation_id: str | None
     status: int
     remaining: int
     headers: dict[str, str]
     body: Any
+    applied: bool = False

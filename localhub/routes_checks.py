@@ -1,10 +1,10 @@
-"""Check runs: create, get, update (annotations append, as GitHub documents)."""
+"""Check runs: create, get, update (annotations append, as GitHub documents), list for a ref."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from . import limits, render
+from . import limits, paging, render
 from .clock import parse_iso
 from .endpoint import Context, Reply
 from .errors import NotFound, Unprocessable
@@ -53,6 +53,36 @@ async def update_check_run(ctx: Context) -> Reply:
         _apply(ctx.hub, run, ctx.body)
         shaped = render.check_run(ctx.hub, run, ctx.base_url)
     return Reply(200, shaped)
+
+
+async def list_check_runs_for_ref(ctx: Context) -> Reply:
+    """`checks/list-for-ref`: newest first; `filter=latest` (the default) keeps each name's newest."""
+    hub, repo, query = ctx.hub, ctx.repo, ctx.query
+    assert repo is not None
+    head_sha = repo.git.resolve(ctx.params["ref"])
+    if head_sha is None:
+        raise Unprocessable(f"No commit found for SHA: {ctx.params['ref']}")
+    with hub.lock:
+        runs = sorted(
+            (r for r in hub.check_runs(repo.full_name) if r.head_sha == head_sha),
+            key=lambda r: r.id,
+            reverse=True,
+        )
+        if "check_name" in query:
+            runs = [r for r in runs if r.name == query["check_name"]]
+        if "status" in query:
+            runs = [r for r in runs if r.status == query["status"]]
+        if "app_id" in query and query["app_id"] != str(hub.app.id):
+            runs = []  # every check run here is the hub's App's
+        if query.get("filter", "latest") == "latest":
+            newest: dict[str, CheckRun] = {}
+            for run in runs:
+                newest.setdefault(run.name, run)
+            runs = list(newest.values())
+        url = f"{ctx.base_url}{ctx.request.url.path}"
+        page, headers = paging.paginate(runs, query, url)
+        shaped = [render.check_run(hub, r, ctx.base_url) for r in page]
+    return Reply(200, {"total_count": len(runs), "check_runs": shaped}, headers)
 
 
 def _find(ctx: Context) -> CheckRun:

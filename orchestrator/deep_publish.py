@@ -163,7 +163,9 @@ async def _report_comment(ctx: NodeContext, gh: Any, owner: str, name: str, body
             comment_id = await find_bot_comment(
                 gh, owner, name, build.pr_number, lambda body: REPORT_MARKER in body
             )
-        comment_id = await post_or_edit(gh, owner, name, build.pr_number, comment_id, body)
+        comment_id = await post_or_edit(
+            gh, owner, name, build.pr_number, comment_id, body, lambda text: REPORT_MARKER in text
+        )
         if pull is not None and pull.report_comment_id != comment_id:
             async with db.session() as session:
                 row = await session.get(PullRequest, pull.id)

@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from typing import Any
 
 import structlog
 from redis.exceptions import RedisError
 from sqlmodel import select
 
-from bot import metrics
+from bot import claims, metrics
 from bot.db import Database
 from bot.models import Build, BuildStatus, Task, TaskStatus, utcnow
 from bot.outbound_jobs import build_completed
+from bot.queue import queue_for
 from orchestrator import lease as leases
 from orchestrator.batching import Batcher
-from orchestrator.control import announce, cancel_channel
+from orchestrator.control import announce, cancel_channel, enqueue
 from orchestrator.dag import Dag
 from orchestrator.events import EventType
 from orchestrator.hooks import FAILURE_HOOKS, FailureContext
@@ -43,7 +43,7 @@ DEFAULT_CONCURRENCY = 4
 async def run_build(ctx: dict[str, Any], build_id: int) -> str:
     """The arq job: own the build, run what is left of its DAG, release it."""
     structlog.contextvars.bind_contextvars(build_id=build_id)
-    owner = ctx.setdefault("worker_id", uuid.uuid4().hex)
+    owner = claims.worker_id(ctx)
     settings = ctx["settings"]
     ttl_ms = int(settings.build_lease_ttl.total_seconds() * 1000)
     lease = await leases.acquire(
@@ -55,13 +55,27 @@ async def run_build(ctx: dict[str, Any], build_id: int) -> str:
     try:
         return await BuildRunner(ctx, lease).run()
     except LeaseLost:
+        # A late heartbeat (a paused or overloaded worker) loses the lease without anyone else
+        # taking it: ask again at once rather than wait for the reconciler. Whoever holds it
+        # now, if anyone, makes the new job a no-op.
         log.warning("build.lease_lost")
+        await _ask_again(ctx, build_id)
         return "lease-lost"
     finally:
         with contextlib.suppress(Exception):
             await leases.release(ctx["redis"], lease)
         await build_completed(ctx, build_id)  # subscribers hear of a build that ended, however
         structlog.contextvars.unbind_contextvars("build_id", "installation_id", "repository_id")
+
+
+async def _ask_again(ctx: dict[str, Any], build_id: int) -> None:
+    async with ctx["db"].session() as session:
+        build = await session.get(Build, build_id)
+    if build is None or build.status in TERMINAL_BUILD:
+        return
+    prefix = ctx["settings"].queue_prefix
+    with contextlib.suppress(RedisError):
+        await enqueue(ctx["redis"], build_id, queue_for(prefix, build.tier.value))
 
 
 class BuildRunner(NodeSteps):

@@ -13,6 +13,7 @@ from typing import Any
 import structlog
 
 from bot import metrics
+from bot.github import describe, is_answer
 from bot.models import Build, BuildMode, BuildStatus, Task, TaskStatus
 from orchestrator.dag import Dag, FailurePolicy, Node
 from orchestrator.events import EventType
@@ -77,10 +78,13 @@ class NodeSteps:
             except (
                 Exception
             ) as error:  # a node's failure is data: recorded, retried or handled by policy
-                detail = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+                detail = describe(error)
                 if node.gate:
                     return await self._blocked(node, f"gate raised {detail}")
-                retryable = not isinstance(error, NodeFailure) or error.retryable
+                # GitHub's 4xx answers stay the same however often the node asks again.
+                retryable = (
+                    error.retryable if isinstance(error, NodeFailure) else not is_answer(error)
+                )
                 if retryable and attempts <= node.retries:
                     delay = node.retry_delay(attempts)
                     await self.change(

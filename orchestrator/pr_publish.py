@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import gidgethub
 from pydantic import BaseModel
 from sqlmodel import select
 
+from bot.github import describe, is_answer
 from bot.models import Build, BuildEvent, PullRequest, Repository, utcnow
 from orchestrator.events import EventType
 from orchestrator.head import pull_request_of
@@ -102,9 +104,15 @@ async def publish(ctx: NodeContext) -> Published:
             fixed=list(result.since_fixed),
             persisting=[by_print[p] for p in result.since_persisting if p in by_print],
         )
-        comment_id = await _sticky_comment(
-            ctx, gh, owner, name, outcome, since, verdict, url, result.since_sha
-        )
+        try:
+            comment_id = await _sticky_comment(
+                ctx, gh, owner, name, outcome, since, verdict, url, result.since_sha
+            )
+        except gidgethub.BadRequest as error:
+            if not is_answer(error):
+                raise
+            # The check run carries the verdict already: a comment GitHub refuses must not undo it.
+            await ctx.progress({"comment_refused": describe(error)})
     return Published(
         check_run_id=check.github_id, annotations=len(output.annotations), comment_id=comment_id
     )
@@ -156,7 +164,9 @@ async def _sticky_comment(
             build_url=url,
             since=since_sha,
         )
-        comment_id = await post_or_edit(gh, owner, name, build.pr_number, comment_id, body)
+        comment_id = await post_or_edit(
+            gh, owner, name, build.pr_number, comment_id, body, is_sticky
+        )
         if pull is not None and pull.comment_id != comment_id:
             async with db.session() as session:
                 row = await session.get(PullRequest, pull.id)
@@ -181,14 +191,30 @@ async def find_bot_comment(
 
 
 async def post_or_edit(
-    gh: Any, owner: str, name: str, number: int, comment_id: int | None, body: str
+    gh: Any,
+    owner: str,
+    name: str,
+    number: int,
+    comment_id: int | None,
+    body: str,
+    matches: Callable[[str], bool],
 ) -> int:
-    """Create the comment on issue `number`, or edit comment `comment_id`; its id."""
+    """Create the comment on issue `number`, or edit comment `comment_id`; its id.
+
+    A creation GitHub answered with a 5xx may have happened: the bot's comment whose body
+    `matches` is looked for before it is tried again.
+    """
     if comment_id is None:
-        created = await gh.post(
+
+        async def made() -> dict[str, Any] | None:
+            found = await find_bot_comment(gh, owner, name, number, matches)
+            return None if found is None else {"id": found}
+
+        created = await gh.create(
             "/repos/{owner}/{repo}/issues/{number}/comments",
-            url_vars={"owner": owner, "repo": name, "number": str(number)},
+            {"owner": owner, "repo": name, "number": str(number)},
             data={"body": body},
+            existing=made,
         )
         return created["id"]
     await gh.patch(

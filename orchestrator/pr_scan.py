@@ -92,6 +92,9 @@ async def open_check_run(ctx: NodeContext, check_name: str) -> CheckRunRef:
                     )
                 )
             ).one_or_none()
+            # A row without its GitHub id was left by an attempt that died (or failed) after
+            # the row and perhaps after the creation: then the check run may already exist.
+            interrupted = row is not None and row.github_id is None
             if row is None:
                 row = CheckRun(
                     repository_id=build.repository_id, head_sha=build.head_sha, name=check_name
@@ -100,15 +103,34 @@ async def open_check_run(ctx: NodeContext, check_name: str) -> CheckRunRef:
                 await session.commit()  # the unique row first: a racing build reuses it
         url = build_url(ctx.services["settings"], build.id)
         fields = {"status": "in_progress", "details_url": url, "external_id": str(build.id)}
-        if row.github_id is None:
-            created = await gh.post(
+
+        async def made() -> dict[str, Any] | None:
+            # A creation answered with a 5xx may have happened: ours is then the newest.
+            found = await gh.getitem(
+                "/repos/{owner}/{repo}/commits/{ref}/check-runs{?check_name,app_id,filter}",
+                url_vars={
+                    "owner": owner,
+                    "repo": name,
+                    "ref": build.head_sha,
+                    "check_name": check_name,
+                    "app_id": str(ctx.services["settings"].app_id),
+                    "filter": "latest",
+                },
+            )
+            return next(iter(found["check_runs"]), None)
+
+        github_id = row.github_id
+        if github_id is None and interrupted:
+            github_id = ((await made()) or {}).get("id")
+        if github_id is None:
+            created = await gh.create(
                 "/repos/{owner}/{repo}/check-runs",
-                url_vars={"owner": owner, "repo": name},
+                {"owner": owner, "repo": name},
                 data={"name": check_name, "head_sha": build.head_sha, **fields},
+                existing=made,
             )
             github_id = created["id"]
         else:
-            github_id = row.github_id
             await gh.patch(
                 "/repos/{owner}/{repo}/check-runs/{id}",
                 url_vars={"owner": owner, "repo": name, "id": str(github_id)},

@@ -87,46 +87,62 @@ def _postgres_bindir() -> Path:
 
 
 def _start_postgres() -> str:
-    bindir = _postgres_bindir()
-    user = "postgres" if _user_exists("postgres") else "nobody"
-    root = Path(tempfile.mkdtemp(prefix="clarity-pg-"))
-    data = root / "data"
-    port = free_port()
-    account = pwd.getpwnam(user)
-    os.chown(root, account.pw_uid, account.pw_gid)
-    as_user = ["runuser", "-u", user, "--"] if os.geteuid() == 0 else []
-    subprocess.run(
-        [*as_user, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"],
-        check=True,
-        capture_output=True,
-    )
-    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
-    subprocess.run(
-        [
-            *as_user,
-            str(bindir / "pg_ctl"),
-            "-D",
-            str(data),
-            "-o",
-            options,
-            "-w",
-            "-l",
-            str(root / "log"),
-            "start",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    server = PrivatePostgres().start()
+    atexit.register(server.remove)
+    return server.url
 
-    def stop() -> None:
+
+class PrivatePostgres:
+    """A PostgreSQL server of our own (run as an unprivileged user, since it refuses root),
+    which a test may stop and start again on the same port with the same data."""
+
+    def __init__(self) -> None:
+        self.bindir = _postgres_bindir()
+        user = "postgres" if _user_exists("postgres") else "nobody"
+        self.root = Path(tempfile.mkdtemp(prefix="clarity-pg-"))
+        self.data = self.root / "data"
+        self.port = free_port()
+        account = pwd.getpwnam(user)
+        os.chown(self.root, account.pw_uid, account.pw_gid)
+        self.as_user = ["runuser", "-u", user, "--"] if os.geteuid() == 0 else []
         subprocess.run(
-            [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+            [
+                *self.as_user,
+                str(self.bindir / "initdb"),
+                "-D",
+                str(self.data),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+            ],
+            check=True,
             capture_output=True,
         )
-        shutil.rmtree(root, ignore_errors=True)
 
-    atexit.register(stop)
-    return f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _ctl(self, *args: str, check: bool = True) -> None:
+        subprocess.run(
+            [*self.as_user, str(self.bindir / "pg_ctl"), "-D", str(self.data), *args],
+            check=check,
+            capture_output=True,
+        )
+
+    def start(self) -> PrivatePostgres:
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._ctl("-o", options, "-w", "-l", str(self.root / "log"), "start")
+        return self
+
+    def stop(self) -> None:
+        """Stop at once, as a crash or an operator would: clients' connections break."""
+        self._ctl("-m", "immediate", "-w", "stop", check=False)
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 def _user_exists(name: str) -> bool:

@@ -351,7 +351,11 @@ async def test_retry_is_only_for_failed_builds(ctx):
 
 
 async def test_the_replan_action_splits_a_failed_node_and_requeues_the_build(ctx):
-    dag = chain(n("a"), n("b", "fail", "a", params={"planner": "tests.dag_nodes:split_in_two"}), n("c", "noop", "b"))
+    dag = chain(
+        n("a"),
+        n("b", "fail", "a", params={"planner": "tests.dag_nodes:split_in_two"}),
+        n("c", "noop", "b"),
+    )
     build = await start(ctx, dag)
     assert await run_build(ctx, build.id) == "failed"
     await control.replan(ctx["db"], build.id)
@@ -377,4 +381,28 @@ async def test_abort_destroys_the_sandboxes_of_running_nodes(ctx):
     assert [p.name for p in root.iterdir() if p.is_dir()]  # the sandbox exists while the node runs
     await control.abort(ctx["db"], ctx["redis"], ctx["settings"].queue_prefix, build.id)
     assert await asyncio.wait_for(runner, 10) == "lease-lost"
-    assert await LocalSandboxProvider(root).reap(older_than=timedelta(0)) == 0  # nothing left to reap
+    assert (
+        await LocalSandboxProvider(root).reap(older_than=timedelta(0)) == 0
+    )  # nothing left to reap
+
+
+async def test_a_worker_that_lost_its_lease_asks_for_the_build_to_run_again(ctx):
+    """A late heartbeat loses the lease with nobody else running the build: it is queued again
+    at once, not left to the reconciler."""
+    from bot.queue import fast_queue
+
+    build = await start(
+        ctx, chain(n("a"), n("wait", "wait_for_release", "a"), n("after", "noop", "wait"))
+    )
+    runner = asyncio.create_task(run_build(ctx, build.id))
+    while (build.id, "wait") not in dag_nodes.releases:
+        await asyncio.sleep(0)
+    prefix = ctx["settings"].queue_prefix
+    await ctx["redis"].delete(leases.lease_key(prefix, build.id))  # as if it had expired
+    taken = await leases.acquire(ctx["redis"], ctx["db"], build.id, "interim", prefix=prefix)
+    await leases.release(ctx["redis"], taken)  # a worker took it over and let go
+    dag_nodes.releases[(build.id, "wait")].set()
+    assert await asyncio.wait_for(runner, 10) == "lease-lost"
+    queued = await ctx["redis"].queued_jobs(queue_name=fast_queue(prefix))
+    assert [job.args for job in queued if job.function == "run_build"] == [(build.id,)]
+    assert await run_build(ctx, build.id) == "succeeded"

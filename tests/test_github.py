@@ -8,7 +8,7 @@ import gidgethub
 import httpx
 import pytest
 
-from bot.github import GitHubApp, RateLimited, RetryPolicy, retry_delay
+from bot.github import GitHubApp, RateLimited, RetryPolicy, is_answer, retry_delay
 from localhub import Hub, running
 
 FAST = RetryPolicy(max_attempts=4, base_delay=0.0, max_delay=0.0, max_inline_wait=5.0)
@@ -216,3 +216,43 @@ async def test_a_permission_403_is_an_answer_not_retried(github: GitHubApp, hub:
 )
 def test_retry_delay_follows_githubs_guidance(status, headers, message, attempt, expected):
     assert retry_delay(status, headers, message, attempt, RetryPolicy(), now=1000.0) == expected
+
+
+async def test_a_create_github_made_but_answered_502_is_found_not_repeated(
+    github: GitHubApp, hub: Hub
+):
+    gh = github.for_installation(77)
+    hub.inject("checks/create", status=502, applied=True)
+
+    async def made() -> dict | None:
+        runs = hub.check_runs(REPO)
+        return {"id": runs[0].id} if runs else None
+
+    created = await gh.create(
+        "/repos/{owner}/{repo}/check-runs",
+        {"owner": "octo-org", "repo": "app"},
+        data={"name": "Clarity Check", "head_sha": hub.ref(REPO, "main")},
+        existing=made,
+    )
+    [run] = hub.check_runs(REPO)
+    assert created["id"] == run.id and len(hub.calls_for("checks/create")) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "message", "answer"),
+    [
+        (422, {}, "Validation Failed", True),
+        (403, {}, "This installation has been suspended", True),
+        (403, {"retry-after": "1"}, "You have exceeded a secondary rate limit.", False),
+        (404, {}, "Not Found", False),
+        (502, {}, "Server Error", False),
+    ],
+)
+def test_a_refusal_github_would_repeat_is_an_answer(status, headers, message, answer):
+    import http
+
+    error = (gidgethub.GitHubBroken if status >= 500 else gidgethub.BadRequest)(
+        http.HTTPStatus(status), message
+    )
+    error.headers = headers
+    assert is_answer(error) is answer

@@ -91,3 +91,27 @@ async def test_a_node_log_line_carries_its_build_task_and_installation(
         [task] = await session.exec(select(Task).where(Task.build_id == build.id))
     assert (line["build_id"], line["task_id"], line["task"]) == (build.id, task.id, "talk")
     assert (line["installation_id"], line["repository_id"]) == (1, 10)
+
+
+def test_database_statements_and_their_parameters_are_never_logged(capfd):
+    """OpenHands, imported by the worker, must not turn SQLAlchemy's statement log on."""
+    import subprocess
+    import sys
+
+    program = (
+        "import asyncio, bot.worker\n"
+        "from sqlalchemy import text\n"
+        "from bot import logs\n"
+        "from bot.db import Database\n"
+        "logs.configure('DEBUG')\n"
+        "async def main():\n"
+        "    db = Database('sqlite://')\n"
+        "    async with db.session() as session:\n"
+        "        await session.exec(text(\"SELECT 'statement-parameter-7f3a'\"))\n"
+        "    await db.dispose()\n"
+        "asyncio.run(main())\n"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "statement-parameter-7f3a" not in ran.stdout + ran.stderr

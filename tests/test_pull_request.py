@@ -36,7 +36,13 @@ FIXED = (
 
 
 @pytest.fixture
-async def loop(db, make_settings, app_private_key):
+def loop_settings() -> dict:
+    """Settings overrides for `loop`; a module reusing `loop` may override this fixture."""
+    return {}
+
+
+@pytest.fixture
+async def loop(db, make_settings, app_private_key, loop_settings):
     hub = Hub(
         app_id=4242,
         client_id="Iv1.testclient",
@@ -47,7 +53,9 @@ async def loop(db, make_settings, app_private_key):
     hub.add_repository("octo-org", "app", BASE, installation_id=installation.id)
     root = Path(tempfile.mkdtemp(prefix="clarity-pr-test-"))
     with running(hub) as github_url:
-        settings = make_settings(database_url=db.url, github_api_url=github_url, sandbox_root=root)
+        settings = make_settings(
+            database_url=db.url, github_api_url=github_url, sandbox_root=root, **loop_settings
+        )
         from bot.app import create_app
 
         with serving(create_app(settings)) as service_url:
@@ -147,6 +155,28 @@ async def test_a_rerequested_check_scans_again_into_the_same_check_run(loop):
     assert len(hub.calls_for("checks/create")) == 1
     assert len(hub.calls_for("apps/create-installation-access-token")) >= 2  # really ran twice
     assert len(comments(hub)) == 1
+
+
+async def test_a_check_run_made_by_an_attempt_that_died_is_taken_over_not_made_again(loop, db):
+    """GitHub created the check run, then the worker died before recording its id: the
+    next attempt finds it on GitHub instead of creating a second one."""
+    from sqlmodel import select
+
+    from bot.models import CheckRun
+
+    hub, deliver = loop
+    hub.commit_files(REPO, "feature", {"api/main.py": VULNERABLE}, message="Add task search")
+    hub.open_pull_request(REPO, "feature", title="Task search")
+    await deliver(hub.pull_request_event(REPO, 1))
+    async with db.session() as session:
+        [row] = list(await session.exec(select(CheckRun)))
+        row.github_id = None
+        session.add(row)
+        await session.commit()
+    await deliver(check_run_rerequested(hub, hub.head_sha(hub.pull_request(REPO, 1))))
+    [run] = hub.check_runs(REPO)
+    assert (run.status, run.conclusion) == ("completed", "failure")
+    assert len(hub.calls_for("checks/create")) == 1
 
 
 async def test_an_invalid_clarity_yml_gives_a_neutral_check_run_saying_where(loop):
@@ -352,3 +382,46 @@ async def test_closing_the_pull_request_stops_its_build_and_says_so(loop, db, ma
     [run] = hub.check_runs(REPO)
     assert run.conclusion == "neutral" and "closed" in run.output["title"]
     assert comments(hub) == []
+
+
+async def test_a_superseded_build_that_finished_meanwhile_is_left_as_it_is(
+    db, make_settings, queue, monkeypatch
+):
+    """In-flight builds are listed, then aborted: one may finish in between (seen under load)."""
+    from bot.models import Build, BuildStatus, BuildTier, Installation, Repository
+    from handlers import pull_request
+    from handlers.context import HandlerContext
+    from orchestrator import control
+    from orchestrator.pr_scan import PR_SCAN_DAG
+
+    async with db.session() as session:
+        session.add(Installation(id=1, account_login="octo-org"))
+        await session.flush()
+        session.add(Repository(id=10, installation_id=1, full_name=REPO))
+        await session.commit()
+    heads = dict(installation_id=1, repository_id=10, tier=BuildTier.SCAN, pr_number=7)
+    old = await control.create_build(db, PR_SCAN_DAG, head_sha="a" * 40, trigger="t", **heads)
+    async with db.session() as session:
+        (await session.get(Build, old.id)).status = BuildStatus.SUCCEEDED
+        await session.commit()
+    listed_while_running = [old.id]
+
+    async def in_flight(*args, **kwargs):
+        return listed_while_running
+
+    monkeypatch.setattr(pull_request, "in_flight", in_flight)
+    ctx = HandlerContext(db=db, queue=queue, delivery_id="d1", settings=make_settings())
+    new = await pull_request.scan_commit(
+        ctx,
+        installation_id=1,
+        repository_id=10,
+        head_sha="b" * 40,
+        pr_number=7,
+        trigger="pull_request.synchronize",
+        requester=None,
+        gh=object(),  # its check run is finished: nothing may be published about it
+    )
+
+    assert new is not None and new != old.id
+    async with db.session() as session:
+        assert (await session.get(Build, old.id)).status is BuildStatus.SUCCEEDED

@@ -153,7 +153,12 @@ async def test_a_handler_error_is_recorded_on_the_delivery(intake, db):
 
 async def test_an_event_nobody_handles_is_marked_processed(intake, db):
     url, settings = intake()
-    star = {"action": "created", "starred_at": None, "repository": {"id": 1}, "sender": {"login": "x"}}
+    star = {
+        "action": "created",
+        "starred_at": None,
+        "repository": {"id": 1},
+        "sender": {"login": "x"},
+    }
     assert (await deliver(url, "star", star)).status_code == 202
     await drain(settings)
     [delivery] = await stored_deliveries(db)
@@ -221,3 +226,95 @@ async def test_the_reaper_destroys_sandboxes_a_crash_left_behind(make_settings, 
         assert await reap_sandboxes(ctx) == 1
     finally:
         await shutdown(ctx)
+
+
+async def test_a_delivery_whose_worker_died_mid_processing_runs_again(intake, db, queue):
+    """arq keeps a dead worker's job "in progress" for hours; the reconciler sees that nobody
+    holds the delivery's claim and lifts the mark, and a live worker processes it."""
+    from arq.constants import in_progress_key_prefix
+
+    from bot import claims
+    from bot.worker import reconcile
+
+    url, settings = intake(reconcile_grace=timedelta(0), build_lease_ttl=timedelta(seconds=1))
+    assert (await deliver(url, "installation", fixture("installation/created"))).status_code == 202
+    [delivery] = await stored_deliveries(db)
+    mark = in_progress_key_prefix + delivery.id
+    lifetime = create_worker(settings).ctx["in_progress_ms"]
+    ctx = {"settings": settings, "db": db, "redis": queue, "in_progress_ms": lifetime}
+
+    # Started 5 s ago by a worker that still holds the claim: alive, left alone.
+    await queue.psetex(mark, lifetime - 5000, b"1")
+    claim = claims.claim_key(settings.queue_prefix, delivery.id)
+    await queue.set(claim, "host:1:live", px=1000)
+    assert await reconcile(ctx) == 0
+    assert await queue.exists(mark)
+
+    # Its worker died: the claim expired with it.
+    await queue.delete(claim)
+    assert await reconcile(ctx) == 1
+    assert not await queue.exists(mark)
+    await drain(settings)
+    [delivery] = await stored_deliveries(db)
+    assert delivery.status is DeliveryStatus.PROCESSED
+    assert len(await installations(db)) == 1
+
+
+async def test_a_worker_builds_the_scanner_bundle_before_it_takes_jobs(make_settings):
+    """Built by the first scan instead, it held the event loop, and every job, for seconds."""
+    import tempfile
+    from pathlib import Path
+
+    from bot.worker import shutdown, startup
+    from orchestrator.scan_bundle import bundle_tarball
+
+    bundle_tarball.cache_clear()
+    settings = make_settings(sandbox_root=Path(tempfile.mkdtemp(prefix="clarity-startup-test-")))
+    ctx = {"settings": settings}
+    await startup(ctx)
+    try:
+        assert bundle_tarball.cache_info().currsize == 1
+    finally:
+        await shutdown(ctx)
+
+
+def test_the_fast_lane_looks_for_work_often(make_settings):
+    """A pull request's delivery, then its build, each wait for a poll: arq's default 0.5 s,
+    twice, would spend most of the one second the check run has to appear."""
+    assert create_worker(make_settings(), "fast").poll_delay_s <= 0.1
+
+
+def test_clarity_worker_stops_cleanly_on_sigterm(make_settings, tmp_path):
+    """A deployment stops workers with SIGTERM: both lanes stop, exit 0, no traceback."""
+    import os
+    import signal
+
+    settings = make_settings(database_url=f"sqlite:///{tmp_path / 'clarity.db'}")
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "CLARITY_APP_ID": str(settings.app_id),
+        "CLARITY_PRIVATE_KEY": settings.app_private_key(),
+        "CLARITY_WEBHOOK_SECRETS": "sigterm-test-secret",
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
+        "CLARITY_QUEUE_PREFIX": settings.queue_prefix,
+    }
+    subprocess.run([sys.executable, "-m", "bot", "migrate"], cwd=REPO_ROOT, env=env, check=True)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "bot", "worker"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines = []
+    for line in worker.stdout:  # until both lanes have started
+        lines.append(line)
+        if sum("Starting worker" in seen for seen in lines) == 2:
+            break
+    worker.send_signal(signal.SIGTERM)
+    rest, _ = worker.communicate(timeout=60)
+    assert worker.returncode == 0, rest
+    assert "Traceback" not in rest
+    assert rest.count("shutdown on SIGTERM") == 2

@@ -96,3 +96,26 @@ def test_check_run_of_fork_pull_request_lists_no_pull_requests(hub, client, worl
         json={"name": "Clarity Check", "head_sha": sha},
     ).json()
     assert run["pull_requests"] == []
+
+
+def test_check_runs_for_a_ref_are_listed_newest_first_latest_per_name(hub, client, world):
+    def create(name: str) -> int:
+        response = client.post(
+            f"/repos/{REPO}/check-runs",
+            headers=world.auth,
+            json={"name": name, "head_sha": world.head_sha, "external_id": name},
+        )
+        return response.json()["id"]
+
+    first, other, second = create("Clarity Check"), create("Other"), create("Clarity Check")
+    url = f"/repos/{REPO}/commits/feature/check-runs"
+    latest = client.get(url, headers=world.auth).json()
+    assert [run["id"] for run in latest["check_runs"]] == [second, other]
+    named = client.get(
+        url, headers=world.auth, params={"check_name": "Clarity Check", "filter": "all"}
+    ).json()
+    assert (named["total_count"], [run["id"] for run in named["check_runs"]]) == (
+        2,
+        [second, first],
+    )
+    assert client.get(url, headers=world.auth, params={"app_id": 1}).json()["total_count"] == 0

@@ -24,6 +24,18 @@ def test_injected_502_burst_then_success(hub, client, world):
     assert [c.injected for c in hub.calls_for("pulls/get")] == [True, True, False]
 
 
+def test_an_applied_fault_carries_the_request_out_then_answers_502(hub, client, world):
+    hub.inject("issues/create-comment", status=502, applied=True)
+    statuses = [
+        client.post(
+            f"/repos/{REPO}/issues/1/comments", headers=world.auth, json={"body": "x"}
+        ).status_code
+        for _ in range(2)
+    ]
+    assert statuses == [502, 201]
+    assert [c.body for c in hub.comments(REPO, 1)] == ["x", "x"]  # the 502 made one too
+
+
 def test_secondary_rate_limit_carries_retry_after_and_quota(hub, client, world):
     hub.inject_secondary_rate_limit("issues/create-comment", retry_after=0)
     response = client.post(

@@ -31,9 +31,11 @@ def test_vendored_webhook_index_lists_exactly_the_vendored_payloads():
 ADDED_PATHS = {
     "/app-manifests/{code}/conversions",
     "/repos/{owner}/{repo}/pulls/{pull_number}/reviews",
+    "/repos/{owner}/{repo}/commits/{ref}/check-runs",
 }
 ADDED_COMPONENTS = {
-    "examples": {"integration-from-manifest", "pull-request-review"},
+    "examples": {"integration-from-manifest", "pull-request-review", "check-run-paginated"},
+    "parameters": {"check-name", "commit-ref", "status"},
     "responses": {"validation_failed_simple"},
     "schemas": {"validation-error-simple", "pull-request-review"},
 }
