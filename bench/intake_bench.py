@@ -16,7 +16,6 @@ import asyncio
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,7 +35,9 @@ sys.path.insert(0, str(ROOT))
 
 from bot.migrate import upgrade  # noqa: E402
 from bot.signature import sign  # noqa: E402
-from tests.services import free_port, postgres_url, redis_url, wait_for_port  # noqa: E402
+from tests.open_loop import open_loop as send_open_loop  # noqa: E402
+from tests.open_loop import percentile, raw_request, serving_process  # noqa: E402
+from tests.services import postgres_url, redis_url  # noqa: E402
 
 SECRET = "bench-webhook-secret-0123456789"
 
@@ -72,20 +73,8 @@ def signed(n: int) -> tuple[bytes, dict[str, str]]:
 
 @contextmanager
 def server(args: list[str], env: dict[str, str]):
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", *args, "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port(port, process)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with serving_process(args, env) as (_, url):
+        yield url
 
 
 @contextmanager
@@ -106,68 +95,12 @@ def bench_database():
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-class _Connection:
-    """One keep-alive HTTP/1.1 connection sending pre-built requests (a lean load generator)."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-
-    async def send(self, raw: bytes) -> int:
-        self.writer.write(raw)
-        status = int((await self.reader.readline()).split()[1])
-        length = 0
-        while (line := await self.reader.readline()) not in (b"\r\n", b""):
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        await self.reader.readexactly(length)
-        return status
-
-
-def _raw_request(host: str, body: bytes, headers: dict[str, str]) -> bytes:
-    lines = ["POST /webhooks/github HTTP/1.1", f"Host: {host}", f"Content-Length: {len(body)}"]
-    lines += [f"{name}: {value}" for name, value in headers.items()]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
-
-
 async def open_loop(url: str, rate: float, seconds: float) -> tuple[list[float], int]:
-    """Send at a fixed rate regardless of answers (no coordinated omission); latencies in ms.
-
-    Each send takes an idle keep-alive connection or opens a new one, so a slow
-    answer never delays the next scheduled send.
-    """
-    host, port = url.removeprefix("http://").split(":")
-    total = int(rate * seconds)
-    requests = [_raw_request(f"{host}:{port}", *signed(i)) for i in range(total)]
-    idle: list[_Connection] = []
-    opened: list[_Connection] = []
-    latencies: list[float] = []
-    errors = 0
-    start = time.perf_counter() + 0.05
-
-    async def one(i: int) -> None:
-        nonlocal errors
-        scheduled = start + i / rate
-        await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
-        if idle:
-            connection = idle.pop()
-        else:
-            connection = _Connection(*await asyncio.open_connection(host, int(port)))
-            opened.append(connection)
-        try:
-            status = await connection.send(requests[i])
-        except (OSError, IndexError, asyncio.IncompleteReadError):
-            errors += 1
-            return
-        # Measured from the scheduled send time, so a stalled server cannot hide its queueing.
-        latencies.append((time.perf_counter() - scheduled) * 1000)
-        errors += status != 202
-        idle.append(connection)
-
-    await asyncio.gather(*(one(i) for i in range(total)))
-    for connection in opened:
-        connection.writer.close()
-    return latencies, errors
+    """Distinct signed deliveries at a fixed rate (see `tests.open_loop`); latencies in ms, errors."""
+    host = url.removeprefix("http://")
+    requests = [raw_request(host, *signed(i)) for i in range(int(rate * seconds))]
+    answers = await send_open_loop(url, requests, rate)
+    return answers.latencies, answers.refused + answers.statuses[200]
 
 
 def closed_loop(url: str, concurrency: int, seconds: float, work: Path) -> tuple[float, int]:
@@ -231,10 +164,6 @@ async def python_closed_loop(url: str, concurrency: int, seconds: float) -> tupl
         await asyncio.gather(*(sender(i) for i in range(concurrency)))
         elapsed = time.perf_counter() - started
     return done / elapsed, errors
-
-
-def percentile(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=1000)[int(q * 1000) - 1] if len(values) > 1 else values[0]
 
 
 def main() -> int:

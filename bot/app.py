@@ -25,6 +25,7 @@ from bot.errors import (
     unexpected_error_response,
 )
 from bot.inbox_writer import InboxWriter
+from bot.models import Delivery, DeliveryStatus
 from bot.settings import Settings
 from bot.state import AppState
 from bot.webhooks import receive_github
@@ -32,14 +33,18 @@ from bot.webhooks import receive_github
 log = structlog.get_logger(__name__)
 
 
-async def enqueue_deliveries(redis: ArqRedis, prefix: str, delivery_ids: list[str]) -> None:
-    """Enqueue `process_delivery` for stored deliveries; if Redis is down the reconciler does it later."""
+async def enqueue_deliveries(redis: ArqRedis, prefix: str, deliveries: list[Delivery]) -> None:
+    """Enqueue `process_delivery` for stored deliveries still to be processed, those starting a
+    check run first; if Redis is down the reconciler does it later."""
+    waiting = [d for d in deliveries if d.status is DeliveryStatus.RECEIVED]
+    if not waiting:
+        return
+    ids = [delivery.id for delivery in waiting]
+    urgent = {d.id for d in waiting if queue.is_urgent(d.event, d.action)}
     try:
-        await queue.enqueue_many(redis, "process_delivery", delivery_ids, queue.fast_queue(prefix))
+        await queue.enqueue_many(redis, "process_delivery", ids, queue.fast_queue(prefix), urgent)
     except (RedisError, OSError) as error:
-        log.warning(
-            "webhook.enqueue_deferred", deliveries=len(delivery_ids), error=type(error).__name__
-        )
+        log.warning("webhook.enqueue_deferred", deliveries=len(ids), error=type(error).__name__)
 
 
 async def healthz(request: Request) -> JSONResponse:

@@ -32,6 +32,8 @@ def _worker(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     logs.configure(secrets=settings.secret_values())
+    if settings.worker_nice:
+        os.nice(settings.worker_nice)  # builds' sandboxes inherit it
     if settings.metrics_port:  # this process's own /metrics (see bot.metrics for why)
         metrics.serve(settings.metrics_port)
     if args.lane in ("fast", "slow"):

@@ -21,7 +21,7 @@ class InboxWriter:
     def __init__(
         self,
         db: Database,
-        on_stored: Callable[[list[str]], Awaitable[None]] | None = None,
+        on_stored: Callable[[list[Delivery]], Awaitable[None]] | None = None,
         *,
         max_batch: int = 256,
         writers: int = 4,
@@ -47,7 +47,11 @@ class InboxWriter:
         inserted = await inbox.accept_many(self._db, batch)
         if inserted and self._on_stored is not None:
             # Committed first: whatever happens here, the reconciler can still find the rows.
-            await self._on_stored(sorted(inserted))
+            stored: dict[str, Delivery] = {}
+            for delivery in batch:
+                if delivery.id in inserted:
+                    stored.setdefault(delivery.id, delivery)
+            await self._on_stored([stored[key] for key in sorted(stored)])
         new = []
         for delivery in batch:
             # Within a batch the first request with a GUID owns the stored row.

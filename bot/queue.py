@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from datetime import UTC, datetime, timedelta
 
 from arq.connections import ArqRedis, RedisSettings
 from arq.constants import expires_extra_ms, job_key_prefix, result_key_prefix
@@ -20,6 +21,35 @@ if redis.call('exists', KEYS[1], KEYS[2]) == 0 then
 end
 return 0
 """
+
+
+# Work someone is waiting on (a pull request's check run) is due this much before it is
+# enqueued, so a worker takes it ahead of any backlog of cheap deliveries younger than that.
+# Bounded, so nothing starves; far longer than any backlog of a healthy fast lane (readiness
+# fails at 60 s). Queue statistics date waiting from the enqueue time, not from this score.
+URGENT_HEAD_START = timedelta(minutes=5)
+# Deliveries that start a pull request's check run.
+URGENT_DELIVERIES = frozenset(
+    {
+        ("pull_request", "opened"),
+        ("pull_request", "reopened"),
+        ("pull_request", "synchronize"),
+        ("pull_request", "ready_for_review"),
+        ("check_suite", "requested"),
+        ("check_suite", "rerequested"),
+        ("check_run", "rerequested"),
+    }
+)
+
+
+def is_urgent(event: str, action: str | None) -> bool:
+    """Whether a delivery starts a check run someone is waiting for."""
+    return (event, action) in URGENT_DELIVERIES
+
+
+def urgent_due(now: datetime | None = None) -> datetime:
+    """When urgent work enqueued `now` is due (for arq's `_defer_until`)."""
+    return (now or datetime.now(UTC)) - URGENT_HEAD_START
 
 
 def fast_queue(prefix: str) -> str:
@@ -50,9 +80,14 @@ def redis_settings(redis_url: str) -> RedisSettings:
 
 
 async def enqueue_many(
-    redis: ArqRedis, function: str, job_ids: Sequence[str], queue_name: str
+    redis: ArqRedis,
+    function: str,
+    job_ids: Sequence[str],
+    queue_name: str,
+    urgent: Collection[str] = (),
 ) -> int:
-    """Enqueue `function(job_id)` for each id, with the id as arq job id, in one pipeline.
+    """Enqueue `function(job_id)` for each id, with the id as arq job id, in one pipeline;
+    the ids in `urgent` go ahead of the waiting backlog (see `URGENT_HEAD_START`).
 
     Equivalent to arq's `enqueue_job(function, job_id, _job_id=job_id)` per id
     (same keys, serialisation and expiry, so an unmodified arq worker runs
@@ -62,12 +97,14 @@ async def enqueue_many(
         return 0
     script = redis.register_script(_ENQUEUE_NEW)
     now = timestamp_ms()
+    head_start = int(URGENT_HEAD_START.total_seconds() * 1000)
     async with redis.pipeline(transaction=False) as pipe:
         for job_id in job_ids:
             job = serialize_job(function, (job_id,), {}, None, now, serializer=redis.job_serializer)
+            due = now - head_start if job_id in urgent else now
             await script(
                 keys=[job_key_prefix + job_id, result_key_prefix + job_id, queue_name],
-                args=[expires_extra_ms, job, now, job_id],
+                args=[expires_extra_ms, job, due, job_id],
                 client=pipe,
             )
         results = await pipe.execute()

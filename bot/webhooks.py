@@ -22,7 +22,8 @@ from bot.errors import (
     StaleDelivery,
 )
 from bot.freshness import event_timestamp
-from bot.models import Delivery, utcnow
+from bot.handled import acted_on
+from bot.models import Delivery, DeliveryStatus, utcnow
 from bot.signature import verify_signature
 from bot.state import AppState
 
@@ -152,6 +153,8 @@ async def _accept(
         body=body,
         event_at=happened_at,
     )
+    if not acted_on(event, action):  # stored for its nonce, finished: no worker needs it
+        delivery.status, delivery.processed_at = DeliveryStatus.PROCESSED, utcnow()
     try:
         stored = await state.inbox.store(delivery)
     except (SQLAlchemyError, OSError) as error:

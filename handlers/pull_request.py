@@ -10,6 +10,7 @@ from gidgethub.routing import Router
 from sqlmodel import col, select
 
 from bot.db import Database
+from bot.handled import PULL_REQUEST_SCANS
 from bot.models import Build, BuildStatus, BuildTier, Installation, PullRequest, Repository, utcnow
 from bot.queue import fast_queue
 from handlers.context import HandlerContext
@@ -17,17 +18,16 @@ from handlers.records import upsert
 from orchestrator import control
 from orchestrator.pr_publish import mark_closed, mark_superseded
 from orchestrator.pr_scan import PR_SCAN_DAG
+from orchestrator.transitions import IllegalMove
 
 router = Router()
-
-SCAN_ACTIONS = ("opened", "reopened", "synchronize", "ready_for_review")
 
 
 async def scan_pull_request(event: sansio.Event, gh: GitHubAPI, ctx: HandlerContext) -> None:
     await start_scan(ctx, event.data, trigger=f"pull_request.{event.data['action']}", gh=gh)
 
 
-for _action in SCAN_ACTIONS:
+for _action in PULL_REQUEST_SCANS:
     router.add(scan_pull_request, "pull_request", action=_action)
 
 
@@ -37,10 +37,8 @@ async def stop_pull_request(event: sansio.Event, gh: GitHubAPI, ctx: HandlerCont
     repository_id = event.data["repository"]["id"]
     await record_pull_request(ctx.db, event.data, open_=False)
     for build_id in await in_flight(ctx.db, repository_id, pull["number"]):
-        await control.abort(
-            ctx.db, ctx.queue, ctx.settings.queue_prefix, build_id, "the pull request was closed"
-        )
-        await mark_closed(ctx.db, gh, ctx.settings, build_id)
+        if await stop_build(ctx, build_id, "the pull request was closed"):
+            await mark_closed(ctx.db, gh, ctx.settings, build_id)
 
 
 async def record_repository(db: Database, payload: dict[str, Any]) -> None:
@@ -102,6 +100,15 @@ async def in_flight(
         return list(rows)
 
 
+async def stop_build(ctx: HandlerContext, build_id: int, reason: str) -> bool:
+    """Abort a build found in flight; False when it finished since (there is nothing to stop)."""
+    try:
+        await control.abort(ctx.db, ctx.queue, ctx.settings.queue_prefix, build_id, reason)
+    except IllegalMove:
+        return False
+    return True
+
+
 async def start_scan(
     ctx: HandlerContext, payload: dict[str, Any], *, trigger: str, gh: GitHubAPI | None = None
 ) -> int | None:
@@ -135,10 +142,8 @@ async def scan_commit(
     """A build for `head_sha` (reused when one exists, unless re-requested), enqueued."""
     if pr_number is not None:
         for build_id in await in_flight(ctx.db, repository_id, pr_number, except_sha=head_sha):
-            await control.abort(
-                ctx.db, ctx.queue, ctx.settings.queue_prefix, build_id, f"superseded by {head_sha}"
-            )
-            if gh is not None:
+            stopped = await stop_build(ctx, build_id, f"superseded by {head_sha}")
+            if stopped and gh is not None:
                 await mark_superseded(ctx.db, gh, ctx.settings, build_id, head_sha)
     # Deliveries are processed concurrently: deciding "no build yet, create one" must be atomic per commit.
     lock_name = f"{ctx.settings.queue_prefix}:lock:build:{repository_id}:{head_sha}:{dag.name}"

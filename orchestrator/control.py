@@ -12,6 +12,7 @@ from sqlmodel import col, select
 
 from bot.db import Database
 from bot.models import Build, BuildMode, BuildStatus, BuildTier, Task, TaskStatus, utcnow
+from bot.queue import urgent_due
 from orchestrator import lease as leases
 from orchestrator.dag import Dag
 from orchestrator.events import EventType
@@ -85,12 +86,14 @@ async def create_build(
 
 
 async def enqueue(redis: ArqRedis, build_id: int, queue_name: str) -> None:
-    """Ask a worker to run (or go on running) the build; the lease keeps it single-owner."""
+    """Ask a worker to run (or go on running) the build, ahead of waiting deliveries (someone
+    waits for its check run); the lease keeps it single-owner."""
     await redis.enqueue_job(
         "run_build",
         build_id,
         _job_id=f"build:{build_id}:{uuid.uuid4().hex[:12]}",
         _queue_name=queue_name,
+        _defer_until=urgent_due(),
     )
 
 

@@ -241,3 +241,15 @@ async def test_a_worker_serves_its_own_metrics_on_its_port():
         server.server_close()
     assert response.status_code == 200
     assert "# TYPE clarity_builds_total counter" in response.text
+
+
+async def test_an_urgent_job_has_waited_since_it_was_enqueued_not_since_its_head_start(
+    queue, make_settings
+):
+    from bot.queue import enqueue_many
+
+    name = fast_queue(make_settings().queue_prefix)
+    job_id = f"urgent-{uuid.uuid4().hex}"
+    await enqueue_many(queue, "process_delivery", [job_id], name, urgent={job_id})
+    stats = await read_queue(queue, name)
+    assert stats.oldest_age is not None and stats.oldest_age < 5

@@ -45,6 +45,22 @@ async def test_valid_delivery_is_stored_then_enqueued_and_answered_202(intake, d
     assert await queued(queue, settings) == [guid]
 
 
+async def test_a_delivery_no_handler_acts_on_is_stored_finished_and_not_queued(intake, db, queue):
+    """A label added to a pull request: kept for its nonce, but no worker spends a job on it."""
+    url, settings = intake()
+    payload = fresh(fixture("pull_request/opened"), "pull_request") | {"action": "labeled"}
+    body = json.dumps(payload).encode()
+    guid = str(uuid.uuid4())
+    response = await post(url, body, headers(body, "pull_request", guid=guid))
+    assert response.status_code == 202
+    [row] = await stored_deliveries(db)
+    assert (row.id, row.status) == (guid, DeliveryStatus.PROCESSED)
+    assert row.processed_at is not None
+    assert await queued(queue, settings) == []
+    again = await post(url, body, headers(body, "pull_request", guid=str(uuid.uuid4())))
+    assert again.json() == {"status": "duplicate"}  # still a replay, by its nonce
+
+
 @pytest.mark.parametrize("same_guid", [True, False])
 async def test_same_body_again_is_a_duplicate_and_enqueues_nothing(intake, db, queue, same_guid):
     url, settings = intake()
@@ -265,3 +281,19 @@ async def test_routing_errors_are_json_too(intake, method, path, status):
         response = await client.request(method, path)
     assert response.status_code == status
     assert set(response.json()) == {"error", "detail"}
+
+
+async def test_a_delivery_that_starts_a_check_run_is_queued_ahead_of_cheap_ones(intake, db, queue):
+    url, settings = intake()
+    for _ in range(3):
+        comment = fresh(fixture("issue_comment/created"), "issue_comment")
+        comment["comment"]["body"] = f"Looks good ({uuid.uuid4()})"
+        body = json.dumps(comment).encode()
+        assert (await post(url, body, headers(body, "issue_comment"))).status_code == 202
+    body = json.dumps(fresh(fixture("pull_request/opened"), "pull_request")).encode()
+    guid = str(uuid.uuid4())
+    assert (await post(url, body, headers(body, "pull_request", guid=guid))).status_code == 202
+
+    first, *rest = await queued(queue, settings)
+    assert first == guid
+    assert len(rest) == 3
