@@ -21,14 +21,7 @@ from arq.constants import in_progress_key_prefix
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-_RENEW = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
-return 0
-"""
-_RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0
-"""
+from orchestrator.lease import RELEASE_IF_OWNER, RENEW_IF_OWNER
 
 
 def worker_id(ctx: dict[str, Any]) -> str:
@@ -58,7 +51,7 @@ async def claimed(redis: Redis | None, key: str, owner: str, ttl_ms: int) -> Asy
         while True:
             await asyncio.sleep(ttl_ms / 3000)
             with contextlib.suppress(RedisError, OSError):
-                await redis.eval(_RENEW, 1, key, owner, ttl_ms)
+                await redis.eval(RENEW_IF_OWNER, 1, key, owner, ttl_ms)
 
     beat = asyncio.create_task(renew())
     try:
@@ -68,7 +61,7 @@ async def claimed(redis: Redis | None, key: str, owner: str, ttl_ms: int) -> Asy
         with contextlib.suppress(asyncio.CancelledError):
             await beat
         with contextlib.suppress(RedisError, OSError):
-            await redis.eval(_RELEASE, 1, key, owner)
+            await redis.eval(RELEASE_IF_OWNER, 1, key, owner)
 
 
 async def release_abandoned(

@@ -18,11 +18,12 @@ from sqlmodel import col
 from bot.db import Database
 from bot.models import Build
 
-_RENEW = """
+# Compare-and-act on a key holding its owner's name (also used by bot.claims).
+RENEW_IF_OWNER = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
 return 0
 """
-_RELEASE = """
+RELEASE_IF_OWNER = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
 """
@@ -65,11 +66,11 @@ async def acquire(
 
 async def renew(redis: Redis, lease: Lease) -> bool:
     """Extend the lease; False when it has expired or belongs to someone else now."""
-    return bool(await redis.eval(_RENEW, 1, lease.key, lease.owner, lease.ttl_ms))
+    return bool(await redis.eval(RENEW_IF_OWNER, 1, lease.key, lease.owner, lease.ttl_ms))
 
 
 async def release(redis: Redis, lease: Lease) -> None:
-    await redis.eval(_RELEASE, 1, lease.key, lease.owner)
+    await redis.eval(RELEASE_IF_OWNER, 1, lease.key, lease.owner)
 
 
 async def held(redis: Redis, prefix: str, build_id: int) -> bool:

@@ -139,6 +139,13 @@ def intake(
         server.__exit__(None, None, None)
 
 
+@pytest.fixture
+def loop_settings() -> dict:
+    """Settings overrides for `tests.test_pull_request.loop`, which several modules reuse; a
+    module may override this fixture."""
+    return {}
+
+
 @pytest.fixture(scope="module")
 def scripted_model() -> Iterator[ScriptedModel]:
     """A scripted OpenAI-compatible model server, one per test module."""

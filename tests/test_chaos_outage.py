@@ -72,7 +72,7 @@ async def test_redis_lost_and_restarted_empty_while_deliveries_arrive(
 ):
     section = "Redis loss"
     redis = PrivateRedis().start()
-    per_phase = int(sized(ci=2, full=5))
+    per_phase = int(sized(ci=1, full=5))
     async with running_cluster(
         db, make_settings, app_private_key, FILES, tmp_path, redis_url=redis.url
     ) as cluster:
@@ -135,7 +135,7 @@ async def test_postgresql_stopped_intake_answers_503_and_redeliveries_complete(
     make_settings, app_private_key, tmp_path, chaos
 ):
     section = "Database outage"
-    outage = float(sized(ci=5, full=30))
+    outage = float(sized(ci=3, full=30))
     server = PrivatePostgres().start()
     upgrade(server.url)
     db = Database(server.url)

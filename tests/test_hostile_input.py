@@ -9,6 +9,7 @@ import hmac
 import json
 import uuid
 import zlib
+from collections import Counter
 from datetime import date
 
 import httpx
@@ -21,11 +22,14 @@ from bot.freshness import event_timestamp
 from bot.signature import sign
 from handlers.commands import MAX_COMMANDS, CommandName, parse_commands
 from policies.repo_config import RepoConfig, RepoConfigError, load_repo_config
+from tests.chaos_report import sized
 from tests.conftest import WEBHOOK_SECRET
 from tests.webhook_fixtures import stored_deliveries
 
+pytestmark = pytest.mark.chaos
+SECTION = "Hostile input: webhooks, .clarity.yml, slash commands (hypothesis)"
 HOSTILE = settings(
-    max_examples=200,
+    max_examples=int(sized(ci=200, full=2000)),
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
@@ -153,8 +157,9 @@ def _assert_error_shape(response: httpx.Response) -> None:
     assert set(response.json()) == {"error", "detail"}, response.text
 
 
-async def test_hostile_deliveries_never_crash_and_are_accepted_only_when_signed(intake):
+async def test_hostile_deliveries_never_crash_and_are_accepted_only_when_signed(intake, chaos):
     url, _ = intake(max_body_bytes=LIMIT)
+    seen: Counter[str] = Counter()
 
     # The app serves in its own thread, so a blocking client in the test is fine.
     with httpx.Client(base_url=url) as client:
@@ -164,6 +169,9 @@ async def test_hostile_deliveries_never_crash_and_are_accepted_only_when_signed(
         def check(delivery: tuple[bytes, list[tuple[bytes, bytes]]]) -> None:
             body, hdrs = delivery
             response = client.post("/webhooks/github", content=body, headers=hdrs)
+            seen["cases"] += 1
+            seen["5xx"] += response.status_code >= 500
+            seen["accepted unsigned"] += response.is_success and not _validly_signed(body, hdrs)
             assert response.status_code < 500, (response.status_code, response.text)
             if response.is_success:
                 assert _validly_signed(body, hdrs)
@@ -171,10 +179,18 @@ async def test_hostile_deliveries_never_crash_and_are_accepted_only_when_signed(
                 _assert_error_shape(response)
 
         check()
+    chaos.record(
+        SECTION, "hostile deliveries sent (bodies, headers, signatures, sizes)", seen["cases"]
+    )
+    for figure in ("5xx", "accepted unsigned"):
+        chaos.record(
+            SECTION, f"hostile deliveries: {figure}", seen[figure], target="0", ok=seen[figure] == 0
+        )
 
 
-async def test_signed_random_json_objects_are_answered_without_a_server_error(intake):
+async def test_signed_random_json_objects_are_answered_without_a_server_error(intake, chaos):
     url, _ = intake(max_body_bytes=LIMIT)
+    seen: Counter[str] = Counter()
 
     # The app serves in its own thread, so a blocking client in the test is fine.
     with httpx.Client(base_url=url) as client:
@@ -196,6 +212,8 @@ async def test_signed_random_json_objects_are_answered_without_a_server_error(in
                 "Content-Type": "application/json",
             }
             response = client.post("/webhooks/github", content=body, headers=hdrs)
+            seen["cases"] += 1
+            seen["5xx"] += response.status_code >= 500
             assert response.status_code in {200, 202, 400, 409}, (
                 response.status_code,
                 response.text,
@@ -204,6 +222,8 @@ async def test_signed_random_json_objects_are_answered_without_a_server_error(in
                 _assert_error_shape(response)
 
         check()
+    chaos.record(SECTION, "signed random JSON deliveries sent", seen["cases"])
+    chaos.record(SECTION, "signed random JSON: 5xx", seen["5xx"], target="0", ok=seen["5xx"] == 0)
 
 
 @pytest.mark.parametrize("value", [1e20, -(2**63), 2**63, float("inf"), float("nan")])

@@ -36,12 +36,6 @@ FIXED = (
 
 
 @pytest.fixture
-def loop_settings() -> dict:
-    """Settings overrides for `loop`; a module reusing `loop` may override this fixture."""
-    return {}
-
-
-@pytest.fixture
 async def loop(db, make_settings, app_private_key, loop_settings):
     hub = Hub(
         app_id=4242,
