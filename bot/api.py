@@ -123,7 +123,8 @@ def _sse(event: BuildEvent) -> str:
 
 async def stream_events(request: Request) -> StreamingResponse:
     state, build = await _authorised_build(request, Scope.READ)
-    after = request.headers.get("last-event-id") or request.query_params.get("after") or "0"
+    header = request.headers.get("last-event-id")  # present but empty is no event number
+    after = header if header is not None else request.query_params.get("after", "0")
     try:
         last = int(after)
     except ValueError:

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from arq.constants import in_progress_key_prefix
+from arq.constants import in_progress_key_prefix, result_key_prefix
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -76,3 +76,9 @@ async def release_abandoned(
         return False
     await redis.delete(in_progress_key_prefix + job_id)
     return True
+
+
+async def forget_result(redis: Redis, job_id: str) -> bool:
+    """Drop the kept result of a job that has ended, so the same job id may be queued again;
+    True if there was one."""
+    return bool(await redis.delete(result_key_prefix + job_id))

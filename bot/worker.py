@@ -99,6 +99,12 @@ async def process_delivery(ctx: dict[str, Any], delivery_id: str) -> str:
     try:
         async with claims.claimed(ctx.get("redis"), claim, claims.worker_id(ctx), ttl_ms):
             return await _process(ctx, delivery_id)
+    except (OperationalError, OSError) as error:
+        # The inbox itself is unreachable (the database is down): the delivery stays
+        # `received`, and this job tries again later.
+        defer = _defer_for(error, ctx.get("job_try", 1))
+        log.warning("delivery.retry", error=_describe(error), defer_seconds=defer)
+        raise Retry(defer=defer) from error
     finally:
         structlog.contextvars.unbind_contextvars("delivery_id", "installation_id", "repository")
 
@@ -170,13 +176,21 @@ async def reconcile(ctx: dict[str, Any]) -> int:
     stranded = await inbox.stranded(ctx["db"], settings.reconcile_grace)
     ttl_ms = int(settings.build_lease_ttl.total_seconds() * 1000)
     requeued = freed = 0
-    for delivery_id in stranded:
-        job = await ctx["redis"].enqueue_job(
+
+    async def enqueue(delivery_id: str) -> Any:
+        return await ctx["redis"].enqueue_job(
             "process_delivery",
             delivery_id,
             _job_id=delivery_id,
             _queue_name=queue.fast_queue(settings.queue_prefix),
         )
+
+    for delivery_id in stranded:
+        job = await enqueue(delivery_id)
+        if job is None and await claims.forget_result(ctx["redis"], delivery_id):
+            # Its job ended without finishing it (out of tries while the database was down):
+            # arq keeps the result for an hour and would refuse the job id until then.
+            job = await enqueue(delivery_id)
         if job is not None:
             requeued += 1
         elif await claims.release_abandoned(

@@ -222,7 +222,7 @@ async def test_an_id_too_large_for_its_column_is_404_not_a_database_error(api, m
     assert (response.status_code, response.json()["error"]) == (404, "not_found")
 
 
-@pytest.mark.parametrize("last", ["-1", "2147483648", "seven"])
+@pytest.mark.parametrize("last", ["-1", "2147483648", "seven", ""])
 async def test_a_resume_point_that_is_not_an_event_number_is_400(api, last):
     build = await new_build(api)
     headers = await token(api, Scope.READ) | {"Last-Event-ID": last}

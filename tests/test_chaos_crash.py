@@ -80,6 +80,7 @@ async def cluster(
         yield cluster
 
 
+@pytest.mark.timeout(sized(ci=300, full=1800))
 async def test_kill_9_at_random_points_of_tier1_and_fix_builds(
     cluster: Cluster, model, chaos, queue
 ):

@@ -67,6 +67,7 @@ def published_once(cluster: Cluster) -> dict[str, int]:
     }
 
 
+@pytest.mark.timeout(sized(ci=300, full=900))
 async def test_redis_lost_and_restarted_empty_while_deliveries_arrive(
     db, make_settings, app_private_key, tmp_path, chaos
 ):
@@ -131,6 +132,7 @@ async def test_redis_lost_and_restarted_empty_while_deliveries_arrive(
     assert not leaks, leaks
 
 
+@pytest.mark.timeout(sized(ci=300, full=900))
 async def test_postgresql_stopped_intake_answers_503_and_redeliveries_complete(
     make_settings, app_private_key, tmp_path, chaos
 ):

@@ -318,3 +318,38 @@ def test_clarity_worker_stops_cleanly_on_sigterm(make_settings, tmp_path):
     assert worker.returncode == 0, rest
     assert "Traceback" not in rest
     assert rest.count("shutdown on SIGTERM") == 2
+
+
+async def test_a_delivery_met_by_an_unreachable_database_is_tried_again(make_settings, queue):
+    from arq import Retry
+
+    from bot.worker import process_delivery
+
+    settings = make_settings(database_url="postgresql://postgres@127.0.0.1:9/nowhere")
+    db = Database(settings.database_url)
+    try:
+        with pytest.raises(Retry):
+            await process_delivery({"settings": settings, "db": db, "redis": queue}, "some-guid")
+    finally:
+        await db.dispose()
+
+
+async def test_a_delivery_whose_job_ran_out_of_tries_is_queued_again(intake, db, queue):
+    """arq keeps a finished job's result for an hour and refuses its id meanwhile; a delivery
+    its job could not finish (the database was down for every try) is queued again at once."""
+    from arq.constants import result_key_prefix
+
+    from bot.queue import fast_queue
+    from bot.worker import reconcile
+
+    url, settings = intake(reconcile_grace=timedelta(0))
+    assert (await deliver(url, "installation", fixture("installation/created"))).status_code == 202
+    [delivery] = await stored_deliveries(db)
+    waiting = fast_queue(settings.queue_prefix)
+    # Its job ended (definition gone, off the queue) and its result is kept.
+    await queue.delete(f"arq:job:{delivery.id}")
+    await queue.zrem(waiting, delivery.id)
+    await queue.set(result_key_prefix + delivery.id, b"failed")
+    ctx = {"settings": settings, "db": db, "redis": queue, "in_progress_ms": 10_000}
+    assert await reconcile(ctx) == 1
+    assert await queue.zrange(waiting, 0, -1) == [delivery.id.encode()]
