@@ -52,7 +52,7 @@ class Figure:
 @dataclass
 class Report:
     figures: list[Figure] = field(default_factory=list)
-    commands: dict[str, str] = field(default_factory=dict)
+    modules: dict[str, list[str]] = field(default_factory=dict)  # section -> test modules
     current_test: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -69,7 +69,9 @@ class Report:
         text = f"{value:.3g}" if isinstance(value, float) else str(value)
         with self._lock:
             self.figures.append(Figure(section, name, text, target, ok, self.current_test))
-            self.commands.setdefault(section, reproduce(self.current_test))
+            module = self.current_test.split("::", 1)[0] or "tests"
+            if module not in self.modules.setdefault(section, []):
+                self.modules[section].append(module)
 
     def markdown(self) -> str:
         lines = [
@@ -85,7 +87,7 @@ class Report:
         for figure in self.figures:
             sections.setdefault(figure.section, []).append(figure)
         for section, figures in sections.items():
-            lines += [f"## {section}", "", f"    {self.commands[section]}", ""]
+            lines += [f"## {section}", "", f"    {reproduce(self.modules[section])}", ""]
             lines += ["| figure | value | target | |", "|---|---|---|---|"]
             for figure in figures:
                 mark = {True: "✓", False: "✗", None: ""}[figure.ok]
@@ -109,11 +111,10 @@ class Report:
         return path
 
 
-def reproduce(nodeid: str) -> str:
-    """The command that re-runs one test module at the current scale."""
-    module = nodeid.split("::", 1)[0] if nodeid else "tests"
+def reproduce(modules: list[str]) -> str:
+    """The command that re-runs the test modules at the current scale."""
     prefix = "CLARITY_CHAOS_SCALE=full " if scale() == "full" else ""
-    return f"{prefix}.venv/bin/python -m pytest {module}"
+    return f"{prefix}.venv/bin/python -m pytest {' '.join(modules)}"
 
 
 def _commit() -> str:

@@ -157,8 +157,9 @@ def _assert_error_shape(response: httpx.Response) -> None:
     assert set(response.json()) == {"error", "detail"}, response.text
 
 
-async def test_hostile_deliveries_never_crash_and_are_accepted_only_when_signed(intake, chaos):
+async def test_hostile_deliveries_never_crash_and_are_accepted_only_when_signed(intake, db, chaos):
     url, _ = intake(max_body_bytes=LIMIT)
+    inbox = db.url.split(":", 1)[0]
     seen: Counter[str] = Counter()
 
     # The app serves in its own thread, so a blocking client in the test is fine.
@@ -180,16 +181,23 @@ async def test_hostile_deliveries_never_crash_and_are_accepted_only_when_signed(
 
         check()
     chaos.record(
-        SECTION, "hostile deliveries sent (bodies, headers, signatures, sizes)", seen["cases"]
+        SECTION,
+        f"hostile deliveries sent (bodies, headers, signatures, sizes), {inbox} inbox",
+        seen["cases"],
     )
     for figure in ("5xx", "accepted unsigned"):
         chaos.record(
-            SECTION, f"hostile deliveries: {figure}", seen[figure], target="0", ok=seen[figure] == 0
+            SECTION,
+            f"hostile deliveries, {inbox} inbox: {figure}",
+            seen[figure],
+            target="0",
+            ok=seen[figure] == 0,
         )
 
 
-async def test_signed_random_json_objects_are_answered_without_a_server_error(intake, chaos):
+async def test_signed_random_json_objects_are_answered_without_a_server_error(intake, db, chaos):
     url, _ = intake(max_body_bytes=LIMIT)
+    inbox = db.url.split(":", 1)[0]
     seen: Counter[str] = Counter()
 
     # The app serves in its own thread, so a blocking client in the test is fine.
@@ -222,8 +230,14 @@ async def test_signed_random_json_objects_are_answered_without_a_server_error(in
                 _assert_error_shape(response)
 
         check()
-    chaos.record(SECTION, "signed random JSON deliveries sent", seen["cases"])
-    chaos.record(SECTION, "signed random JSON: 5xx", seen["5xx"], target="0", ok=seen["5xx"] == 0)
+    chaos.record(SECTION, f"signed random JSON deliveries sent, {inbox} inbox", seen["cases"])
+    chaos.record(
+        SECTION,
+        f"signed random JSON, {inbox} inbox: 5xx",
+        seen["5xx"],
+        target="0",
+        ok=seen["5xx"] == 0,
+    )
 
 
 @pytest.mark.parametrize("value", [1e20, -(2**63), 2**63, float("inf"), float("nan")])
