@@ -11,7 +11,7 @@ from bot.secret_store import SecretStore, SecretStoreError
 from bot.usage import add_cost
 from orchestrator.agents.contracts import Role
 from orchestrator.agents.llm import ModelChoice, NoModel, models_for
-from orchestrator.agents.runner import AgentRun, Budget
+from orchestrator.agents.runs import AgentRun, Budget
 from orchestrator.deep_report import AgentUsage
 from orchestrator.head import pack_of
 from orchestrator.nodes import NodeContext, NodeFailure

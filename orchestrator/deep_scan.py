@@ -18,7 +18,7 @@ from bot.models import BuildTier
 from orchestrator.agent_nodes import budget_of, models_of, record_run, usage_of
 from orchestrator.agents.contracts import Role
 from orchestrator.agents.prompts import CONTRACTS
-from orchestrator.agents.runner import AgentFailed, AgentStatus, run_agent
+from orchestrator.agents.runs import AgentFailed, AgentStatus
 from orchestrator.dag import Dag, FailurePolicy, Node
 from orchestrator.deep_report import AgentUsage
 from orchestrator.fallback import FALLBACKS
@@ -126,6 +126,8 @@ async def _run_role(
     ctx: NodeContext, role: Role, given: dict[str, Any], *, network: bool = False
 ) -> AgentResult:
     """Run `role` in a fresh sandbox of the head; on a failing model, its fallback model."""
+    from orchestrator.agents.runner import run_agent  # OpenHands loads where an agent runs
+
     models = await models_of(ctx, role)
     budget = await budget_of(ctx, "deep_scan")
     async with head_sandbox(ctx, "deep_scan") as head:

@@ -21,7 +21,7 @@ from bot.models import BuildTier, FixAttempt, FixOutcome, utcnow
 from orchestrator.agent_nodes import budget_of, models_of, record_run
 from orchestrator.agents.contracts import Role
 from orchestrator.agents.prompts import CONTRACTS
-from orchestrator.agents.runner import AgentFailed, AgentStatus, run_agent
+from orchestrator.agents.runs import AgentFailed, AgentStatus
 from orchestrator.dag import Dag, Node
 from orchestrator.fallback import FALLBACKS
 from orchestrator.fix_checks import (
@@ -88,6 +88,8 @@ async def baseline_tests(ctx: NodeContext) -> Baseline:
 
 
 async def attempt_fix(ctx: NodeContext) -> FixResult:
+    from orchestrator.agents.runner import run_agent  # OpenHands loads where an agent runs
+
     finding = target(ctx)
     before = Baseline.model_validate(ctx.inputs["tests"])
     outcome = ScanOutcome.model_validate(ctx.inputs["scan"])

@@ -14,8 +14,6 @@ import shutil
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, SecretStr
@@ -24,6 +22,7 @@ from orchestrator.agents import llm as _llm  # noqa: F401  (sets LiteLLM's offli
 from orchestrator.agents.contracts import Contract, ContractViolation, Facts, Role, normalise
 from orchestrator.agents.llm import ModelChoice
 from orchestrator.agents.prompts import retry_message, task_message
+from orchestrator.agents.runs import AgentFailed, AgentRun, AgentStatus, Budget
 from orchestrator.agents.tools import give_back, lend
 from orchestrator.agents.trajectory import compact
 from orchestrator.sandbox.base import Sandbox, SandboxError
@@ -40,46 +39,6 @@ from openhands.sdk.security.defense_in_depth.pattern import PatternSecurityAnaly
 from openhands.tools.task_tracker import TaskTrackerTool  # isort: skip
 
 REJECTED = "refused by Clarity Check's headless policy: high-risk action"
-
-
-class AgentStatus(StrEnum):
-    FINISHED = "finished"
-    INVALID = "invalid"  # the answer broke the contract twice
-    ITERATIONS = "iterations"  # max iterations reached
-    BUDGET = "budget"  # max cost reached
-    STUCK = "stuck"
-    TIMEOUT = "timeout"  # max wall time reached
-    MODEL_ERROR = "model_error"  # the model kept failing (after LiteLLM's retries)
-    ERROR = "error"
-
-
-@dataclass(frozen=True, slots=True)
-class Budget:
-    max_iterations: int = 40
-    max_cost_usd: float = 1.5
-    wall_seconds: float = 600.0
-
-
-@dataclass
-class AgentRun:
-    role: str
-    model: str
-    status: AgentStatus
-    output: BaseModel | None = None
-    iterations: int = 0
-    cost_usd: float = 0.0
-    duration_seconds: float = 0.0
-    error: str | None = None
-    attempts: int = 1  # answers given (2 when the first was sent back)
-    events: list[dict[str, Any]] = field(default_factory=list)
-
-
-class AgentFailed(Exception):
-    """The role produced no valid answer; `run` says how far it got and what it cost."""
-
-    def __init__(self, run: AgentRun) -> None:
-        super().__init__(f"the {run.role} agent ended {run.status.value}: {run.error}")
-        self.run = run
 
 
 Observer = Callable[[dict[str, Any]], Awaitable[None]]
