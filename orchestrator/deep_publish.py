@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlmodel import col, select
 
-from bot.models import BuildEvent, PullRequest, Repository, utcnow
+from bot.models import BuildEvent, PullRequest, utcnow
 from orchestrator.agents.contracts import (
     Concern,
     EducatorOutput,
@@ -29,7 +29,7 @@ from orchestrator.events import EventType
 from orchestrator.head import pull_request_of
 from orchestrator.hooks import FailureContext
 from orchestrator.nodes import NodeContext
-from orchestrator.pr_publish import complete_neutral, find_bot_comment, post_or_edit
+from orchestrator.pr_publish import end_neutral, find_bot_comment, post_or_edit
 from orchestrator.pr_scan import (
     CheckRunRef,
     build_url,
@@ -37,7 +37,6 @@ from orchestrator.pr_scan import (
     publisher,
     repository_of,
 )
-from orchestrator.publish_render import neutral_output
 from orchestrator.tier1 import ScanOutcome, judge, our_side
 
 
@@ -177,19 +176,8 @@ async def _report_comment(ctx: NodeContext, gh: Any, owner: str, name: str, body
 
 async def report_failure(failure: FailureContext) -> None:
     """A failed deep scan ends its check run as neutral with the reason: never red for us."""
-    build, services = failure.build, failure.services
-    if build.check_run_id is None:
-        return
-    async with services["db"].session() as session:
-        repository = await session.get(Repository, build.repository_id)
-    gh = services["github"].for_installation(
-        build.installation_id,
-        repositories=(repository.full_name.split("/", 1)[1],),
-        permissions={"checks": "write"},
-    )
-    output = neutral_output(
+    await end_neutral(
+        failure,
         "Clarity Deep Scan could not finish",
         f"The deep scan stopped on our side: {failure.error}",
-        build_url(services["settings"], build.id),
     )
-    await complete_neutral(gh, repository.full_name, build.check_run_id, output)

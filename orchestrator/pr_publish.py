@@ -267,6 +267,13 @@ async def mark_stopped(db: Any, gh: Any, build_id: int, output: Any) -> None:
 
 async def report_failure(failure: FailureContext) -> None:
     """A failed pull-request build ends its check run as neutral with the reason."""
+    await end_neutral(
+        failure, "Clarity Check could not finish", f"The scan stopped on our side: {failure.error}"
+    )
+
+
+async def end_neutral(failure: FailureContext, title: str, reason: str) -> None:
+    """End a failed build's check run as neutral with `reason` (none made yet: nothing)."""
     build, services = failure.build, failure.services
     if build.check_run_id is None:
         return  # it failed before creating one
@@ -277,9 +284,5 @@ async def report_failure(failure: FailureContext) -> None:
         repositories=(repository.full_name.split("/", 1)[1],),
         permissions={"checks": "write"},
     )
-    output = neutral_output(
-        "Clarity Check could not finish",
-        f"The scan stopped on our side: {failure.error}",
-        build_url(services["settings"], build.id),
-    )
+    output = neutral_output(title, reason, build_url(services["settings"], build.id))
     await complete_neutral(gh, repository.full_name, build.check_run_id, output)
