@@ -153,7 +153,7 @@ async def _accept(
         body=body,
         event_at=happened_at,
     )
-    if not acted_on(event, action):  # stored for its nonce, finished: no worker needs it
+    if not acted_on(event, payload):  # stored for its nonce, finished: no worker needs it
         delivery.status, delivery.processed_at = DeliveryStatus.PROCESSED, utcnow()
     try:
         stored = await state.inbox.store(delivery)

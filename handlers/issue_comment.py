@@ -13,6 +13,7 @@ from gidgethub.abc import GitHubAPI
 from gidgethub.routing import Router
 from sqlmodel import col, select
 
+from bot.handled import may_command
 from bot.models import Build, BuildStatus, BuildTier, FixAttempt, utcnow
 from bot.queue import fast_queue
 from handlers.commands import Command, CommandName, help_reply, parse_commands
@@ -45,8 +46,8 @@ SEEN_FOR = 7 * 24 * 3600  # seconds a handled command is remembered (GitHub rede
 @router.register("issue_comment", action="created")
 async def run_commands(event: sansio.Event, gh: GitHubAPI, ctx: HandlerContext) -> None:
     data = event.data
-    if "pull_request" not in data["issue"] or data["sender"].get("type") == "Bot":
-        return  # commands live on pull requests; bots (this App too) never command us
+    if not may_command(data):
+        return
     commands = parse_commands(data["comment"].get("body") or "")
     if not commands:
         return

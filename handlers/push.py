@@ -6,25 +6,20 @@ from gidgethub import sansio
 from gidgethub.abc import GitHubAPI
 from gidgethub.routing import Router
 
+from bot.handled import pushed_to_default_branch
 from handlers.context import HandlerContext
 from handlers.pull_request import record_repository, scan_commit
 from orchestrator.tier1 import SCAN_DAG
 
 router = Router()
 
-DELETED = "0" * 40
-
 
 @router.register("push")
 async def scan_default_branch(event: sansio.Event, gh: GitHubAPI, ctx: HandlerContext) -> None:
     payload = event.data
-    repository = payload["repository"]
-    if payload.get("after") in (None, DELETED) or payload.get("deleted"):
-        return
-    if payload.get("ref") != f"refs/heads/{repository.get('default_branch')}":
+    if not pushed_to_default_branch(payload):
         return  # branches are scanned through their pull requests
-    if "installation" not in payload:
-        return
+    repository = payload["repository"]
     await record_repository(ctx.db, payload)
     # The baseline DAG has no publish step: no check run or comment on the default branch.
     await scan_commit(

@@ -61,13 +61,51 @@ async def test_a_delivery_no_handler_acts_on_is_stored_finished_and_not_queued(i
     assert again.json() == {"status": "duplicate"}  # still a replay, by its nonce
 
 
+def _working(event: str) -> dict:
+    """A delivery of `event` that a handler acts on: a push to the default branch, a command."""
+    if event == "push":
+        return fresh(fixture("push/branch-created"), "push")  # to `master`, the default branch
+    payload = fresh(fixture("issue_comment/created"), "issue_comment")
+    payload["issue"]["pull_request"] = {"url": "https://api.github.com/repos/o/r/pulls/1"}
+    payload["comment"]["body"] = "Thanks!\n\n/Clarity status"
+    return payload
+
+
+@pytest.mark.parametrize(
+    ("event", "change"),
+    [
+        ("push", lambda p: p.update(ref="refs/heads/feature")),
+        ("push", lambda p: p.update(deleted=True, after="0" * 40)),
+        ("issue_comment", lambda p: p["comment"].update(body="Looks good to me")),
+        ("issue_comment", lambda p: p["sender"].update(type="Bot")),
+        ("issue_comment", lambda p: p["issue"].pop("pull_request")),
+    ],
+    ids=["push-to-a-branch", "branch-deleted", "no-command", "by-a-bot", "on-an-issue"],
+)
+async def test_a_payload_that_gives_no_work_is_stored_finished_and_not_queued(
+    intake, db, queue, event, change
+):
+    url, settings = intake()
+    working = json.dumps(_working(event)).encode()
+    guid = str(uuid.uuid4())
+    assert (await post(url, working, headers(working, event, guid=guid))).status_code == 202
+    payload = _working(event)
+    change(payload)
+    body = json.dumps(payload).encode()
+    assert (await post(url, body, headers(body, event))).status_code == 202
+    statuses = {row.id: row.status for row in await stored_deliveries(db)}
+    assert sorted(status.value for status in statuses.values()) == ["processed", "received"]
+    assert statuses[guid] is DeliveryStatus.RECEIVED
+    assert await queued(queue, settings) == [guid]
+
+
 @pytest.mark.parametrize("same_guid", [True, False])
 async def test_same_body_again_is_a_duplicate_and_enqueues_nothing(intake, db, queue, same_guid):
     url, settings = intake()
-    body = json.dumps(fresh(fixture("issue_comment/created"), "issue_comment")).encode()
+    body = json.dumps(fresh(fixture("pull_request/opened"), "pull_request")).encode()
     guid = str(uuid.uuid4())
-    assert (await post(url, body, headers(body, "issue_comment", guid=guid))).status_code == 202
-    again = await post(url, body, headers(body, "issue_comment", guid=guid if same_guid else None))
+    assert (await post(url, body, headers(body, "pull_request", guid=guid))).status_code == 202
+    again = await post(url, body, headers(body, "pull_request", guid=guid if same_guid else None))
     assert again.status_code == 200
     assert again.json() == {"status": "duplicate"}
     assert len(await stored_deliveries(db)) == 1
@@ -287,7 +325,8 @@ async def test_a_delivery_that_starts_a_check_run_is_queued_ahead_of_cheap_ones(
     url, settings = intake()
     for _ in range(3):
         comment = fresh(fixture("issue_comment/created"), "issue_comment")
-        comment["comment"]["body"] = f"Looks good ({uuid.uuid4()})"
+        comment["issue"]["pull_request"] = {"url": "https://api.github.com/repos/o/r/pulls/1"}
+        comment["comment"]["body"] = f"/clarity status\n\n({uuid.uuid4()})"
         body = json.dumps(comment).encode()
         assert (await post(url, body, headers(body, "issue_comment"))).status_code == 202
     body = json.dumps(fresh(fixture("pull_request/opened"), "pull_request")).encode()
