@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import bindparam, delete, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
@@ -52,29 +52,46 @@ async def get(db: Database, delivery_id: str) -> Delivery | None:
 
 
 async def begin_attempt(db: Database, delivery_id: str) -> Delivery | None:
-    """Count an attempt at a delivery still to be processed; None if there is nothing to do."""
-    async with db.session() as session:
-        delivery = await session.get(Delivery, delivery_id, with_for_update=True)
-        if delivery is None or delivery.status is not DeliveryStatus.RECEIVED:
-            return None
-        delivery.attempts += 1
-        await session.commit()
-        return delivery
+    """Count an attempt at a delivery still to be processed; None if there is nothing to do.
+
+    One statement: the update takes the row's lock, so two workers never both begin it.
+    """
+    async with db.autocommit() as connection:
+        row = (await connection.execute(_BEGIN_ATTEMPT, {"delivery_id": delivery_id})).first()
+    return None if row is None else Delivery(**row._mapping)
 
 
 async def finish(db: Database, delivery_id: str, error: str | None = None) -> None:
     """Mark a delivery processed, or failed with `error`."""
-    async with db.session() as session:
-        await session.exec(
-            update(Delivery)
-            .where(col(Delivery.id) == delivery_id)
-            .values(
-                status=DeliveryStatus.FAILED if error else DeliveryStatus.PROCESSED,
-                error=error[:MAX_ERROR_LENGTH] if error else None,
-                processed_at=utcnow(),
-            )
+    async with db.autocommit() as connection:
+        await connection.execute(
+            _FINISH,
+            {
+                "delivery_id": delivery_id,
+                "status": DeliveryStatus.FAILED if error else DeliveryStatus.PROCESSED,
+                "error": error[:MAX_ERROR_LENGTH] if error else None,
+                "processed_at": utcnow(),
+            },
         )
-        await session.commit()
+
+
+# Built once: the worker runs these for every delivery.
+_BEGIN_ATTEMPT = (
+    update(Delivery)
+    .where(
+        col(Delivery.id) == bindparam("delivery_id"),
+        col(Delivery.status) == DeliveryStatus.RECEIVED,
+    )
+    .values(attempts=col(Delivery.attempts) + 1)
+    .returning(*Delivery.__table__.columns)
+)
+_FINISH = (
+    update(Delivery)
+    .where(col(Delivery.id) == bindparam("delivery_id"))
+    .values(
+        status=bindparam("status"), error=bindparam("error"), processed_at=bindparam("processed_at")
+    )
+)
 
 
 async def stranded(db: Database, older_than: timedelta, limit: int = 500) -> list[str]:

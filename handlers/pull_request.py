@@ -14,7 +14,7 @@ from bot.handled import PULL_REQUEST_SCANS
 from bot.models import Build, BuildStatus, BuildTier, Installation, PullRequest, Repository, utcnow
 from bot.queue import fast_queue
 from handlers.context import HandlerContext
-from handlers.records import upsert
+from handlers.records import Upsert, upsert_all
 from orchestrator import control
 from orchestrator.pr_publish import mark_closed, mark_superseded
 from orchestrator.pr_scan import PR_SCAN_DAG
@@ -43,30 +43,11 @@ async def stop_pull_request(event: sansio.Event, gh: GitHubAPI, ctx: HandlerCont
 
 async def record_repository(db: Database, payload: dict[str, Any]) -> None:
     """Installation and repository rows for a payload we may see before their own events."""
-    installation_id = payload["installation"]["id"]
-    repository = payload["repository"]
-    await upsert(
-        db,
-        Installation(id=installation_id, account_login=repository["owner"]["login"]),
-        key=["id"],
-        update=[],
-    )
-    await upsert(
-        db,
-        Repository(
-            id=repository["id"],
-            installation_id=installation_id,
-            full_name=repository["full_name"],
-            private=bool(repository.get("private", False)),
-            default_branch=repository.get("default_branch"),
-        ),
-        key=["id"],
-        update=["full_name", "private", "default_branch"],
-    )
+    await upsert_all(db, _repository_rows(payload))
 
 
 async def record_pull_request(db: Database, payload: dict[str, Any], *, open_: bool = True) -> None:
-    await record_repository(db, payload)
+    """The pull request's row, with its installation's and repository's, in one transaction."""
     pull = payload["pull_request"]
     repository_id = payload["repository"]["id"]
     row = PullRequest(
@@ -80,15 +61,38 @@ async def record_pull_request(db: Database, payload: dict[str, Any], *, open_: b
         open=open_,
         updated_at=utcnow(),
     )
-    fields = ["head_sha", "head_ref", "base_ref", "from_fork", "draft", "open", "updated_at"]
-    await upsert(db, row, key=["repository_id", "number"], update=fields)
+    fields = ("head_sha", "head_ref", "base_ref", "from_fork", "draft", "open", "updated_at")
+    await upsert_all(
+        db, [*_repository_rows(payload), Upsert(row, ("repository_id", "number"), fields)]
+    )
+
+
+def _repository_rows(payload: dict[str, Any]) -> list[Upsert]:
+    installation_id = payload["installation"]["id"]
+    repository = payload["repository"]
+    return [
+        Upsert(
+            Installation(id=installation_id, account_login=repository["owner"]["login"]), ("id",)
+        ),
+        Upsert(
+            Repository(
+                id=repository["id"],
+                installation_id=installation_id,
+                full_name=repository["full_name"],
+                private=bool(repository.get("private", False)),
+                default_branch=repository.get("default_branch"),
+            ),
+            ("id",),
+            ("full_name", "private", "default_branch"),
+        ),
+    ]
 
 
 async def in_flight(
     db: Database, repository_id: int, number: int, *, except_sha: str | None = None
 ) -> list[int]:
-    async with db.session() as session:
-        rows = await session.exec(
+    async with db.autocommit() as connection:
+        rows = await connection.execute(
             select(Build.id).where(
                 Build.repository_id == repository_id,
                 Build.pr_number == number,
@@ -97,7 +101,7 @@ async def in_flight(
                 *([Build.head_sha != except_sha] if except_sha else []),
             )
         )
-        return list(rows)
+        return list(rows.scalars())
 
 
 async def stop_build(ctx: HandlerContext, build_id: int, reason: str) -> bool:

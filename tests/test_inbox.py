@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from datetime import timedelta
 
@@ -63,3 +64,23 @@ async def test_finish_records_a_truncated_error(db: Database):
     await inbox.finish(db, "x", error="E" * 5000)
     row = await inbox.get(db, "x")
     assert row.status is DeliveryStatus.FAILED and len(row.error) == inbox.MAX_ERROR_LENGTH
+
+
+async def test_begin_attempt_counts_attempts_and_only_while_the_delivery_is_to_be_processed(
+    db: Database,
+):
+    await inbox.accept(db, delivery("x", age=timedelta(0), status=DeliveryStatus.RECEIVED))
+    first = await inbox.begin_attempt(db, "x")
+    second = await inbox.begin_attempt(db, "x")
+    assert (first.attempts, second.attempts) == (1, 2)
+    assert first.status is DeliveryStatus.RECEIVED and first.body == b"{}"
+    await inbox.finish(db, "x")
+    assert await inbox.begin_attempt(db, "x") is None
+    assert await inbox.begin_attempt(db, "never-stored") is None
+    assert (await inbox.get(db, "x")).attempts == 2
+
+
+async def test_workers_beginning_the_same_delivery_at_once_each_count_one_attempt(db: Database):
+    await inbox.accept(db, delivery("x", age=timedelta(0), status=DeliveryStatus.RECEIVED))
+    begun = await asyncio.gather(*(inbox.begin_attempt(db, "x") for _ in range(8)))
+    assert sorted(d.attempts for d in begun) == list(range(1, 9))
