@@ -66,6 +66,7 @@ COMPLETED_P95_S = 5.0
 GROWTH_FRACTION, GROWTH_MB = 0.20, 50.0
 SCAN_DEADLINE = 120.0  # a scan not completed by then counts as never completed
 DRAIN_DEADLINE = sized(ci=60.0, full=180.0)
+OTHER_PULL_REQUESTS = 1000  # numbers from here on: pull requests closed in the background
 
 
 @dataclass
@@ -161,8 +162,12 @@ def arrange_hub() -> Hub:
 
 
 def background(hub: Hub, count: int) -> Iterator[tuple[str, bytes]]:
-    """`count` distinct deliveries GitHub sends around pull requests, none of which starts a scan:
-    comments without a command, pushes to feature branches, completed check suites, labels."""
+    """`count` distinct deliveries GitHub sends around pull requests, none of which starts a scan.
+
+    Four in six the web process finishes itself (comments without a command, pushes to
+    feature branches, completed check suites, labels); two in six give a worker a job
+    that ends without a GitHub call: a comment quoting a command in code, and another
+    pull request closed."""
     marker = "@@N@@"
     templates: list[tuple[str, str]] = []
     for number in range(1, PULL_REQUESTS + 1):
@@ -177,6 +182,13 @@ def background(hub: Hub, count: int) -> Iterator[tuple[str, bytes]]:
         labeled["label"] = {"id": 1, "name": f"load-{marker}", "color": "ededed", "default": False}
         templates.append(("pull_request", labeled))
         templates.append(("check_suite", check_suite(hub, number, "completed", marker).payload))
+        quoting = hub.add_comment(REPO, number, f"Try `/clarity fix CC-1` ({marker})", user="dev")
+        templates.append(("issue_comment", hub.issue_comment_event(quoting).payload))
+        closed = hub.pull_request_event(REPO, number, "closed").payload
+        closed["number"] = closed["pull_request"]["number"] = OTHER_PULL_REQUESTS + number
+        closed["pull_request"]["id"] += OTHER_PULL_REQUESTS
+        closed["pull_request"]["title"] = f"Other change ({marker})"
+        templates.append(("pull_request", closed))
     texts = [(event, serialise(payload).decode()) for event, payload in templates]
     for n in range(count):
         event, text = texts[n % len(texts)]
@@ -258,6 +270,19 @@ async def processed(
         await db.dispose()
     finished = [last for _, _, last in found if last is not None]
     return {status: count for status, count, _ in found}, max(finished, default=None)
+
+
+async def worked_on(database_url: str, guids: list[str]) -> int:
+    """How many of the deliveries a worker took up (the rest the web process finished)."""
+    db = Database(database_url)
+    try:
+        async with db.session() as session:
+            rows = await session.exec(
+                select(func.count()).where(col(Delivery.id).in_(guids), Delivery.attempts > 0)
+            )
+            return rows.one()
+    finally:
+        await db.dispose()
 
 
 async def wait_for_worker(redis_url: str, prefix: str, process: subprocess.Popen) -> None:
@@ -353,6 +378,10 @@ async def test_deliveries_and_pull_request_scans_under_load(chaos, postgresql_da
             await asyncio.sleep(0.25)
         # How far behind the workers were when the load stopped.
         drain = max(0.0, (last - sends_ended).total_seconds()) if last else float("nan")
+        background_worked = await worked_on(
+            postgresql_database,
+            [guid for i, (guid, _) in enumerate(load) if i in answers.status_of],
+        )
     load_average = os.getloadavg()
 
     non_2xx = answers.refused + sum(1 for s in pr_statuses if not 200 <= s < 300)
@@ -364,6 +393,7 @@ async def test_deliveries_and_pull_request_scans_under_load(chaos, postgresql_da
     record(
         SECTION, "background deliveries", f"{total} at {RATE}/s for {SECONDS} s ({sent_for:.1f} s)"
     )
+    record(SECTION, "background deliveries a worker took up", background_worked)
     record(
         SECTION,
         "pull-request heads scanned",
