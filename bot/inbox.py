@@ -30,7 +30,7 @@ async def accept_many(db: Database, deliveries: Sequence[Delivery]) -> set[str]:
     rows = [delivery.model_dump() for delivery in deliveries]
     # One cached statement run executemany-style (SQLAlchemy batches it into
     # multi-row VALUES and keeps RETURNING), instead of compiling SQL per batch.
-    async with db.engine.begin() as connection:
+    async with db.autocommit() as connection:
         result = await connection.execute(_insert_new(db.engine.dialect.name), rows)
         return set(result.scalars())
 
