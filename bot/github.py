@@ -86,8 +86,8 @@ def retry_delay(
     return None  # a plain 403 (permissions) is an answer, not a transient failure
 
 
-# Set while `GitHubClient.create` posts: a 5xx then goes back to it, to look before it retries.
-_CREATING: ContextVar[bool] = ContextVar("creating", default=False)
+# Set while `GitHubClient.once` writes: a 5xx then goes back to it, to look before it retries.
+_WRITING_ONCE: ContextVar[bool] = ContextVar("writing_once", default=False)
 
 
 def is_answer(error: BaseException) -> bool:
@@ -147,22 +147,35 @@ class GitHubClient(gidgethub.httpx.GitHubAPI):
         data: Any,
         existing: Callable[[], Awaitable[Any]],
     ) -> Any:
-        """POST what must exist once (a comment, a check run), found again rather than duplicated.
+        """POST what must exist once (a comment, a check run), found again rather than duplicated."""
+        return await self.once("POST", url, url_vars, data=data, done=existing)
 
-        GitHub may carry out a POST and still answer 5xx, so before each retry `existing()`
-        looks for what the failed attempt made; its answer (when not None) is returned instead.
+    async def once(
+        self,
+        method: str,
+        url: str,
+        url_vars: Mapping[str, str],
+        *,
+        data: Any,
+        done: Callable[[], Awaitable[Any]],
+    ) -> Any:
+        """A write whose effect must happen once: a POST that creates, a PATCH that appends.
+
+        GitHub may carry out a write and still answer 5xx, so before each retry `done()`
+        looks for the failed attempt's effect; its answer (when not None) is returned instead.
         """
+        send = {"POST": self.post, "PATCH": self.patch}[method]
         attempt = 0
         while True:
             attempt += 1
-            creating = _CREATING.set(True)
+            writing = _WRITING_ONCE.set(True)
             try:
-                return await self.post(url, url_vars=url_vars, data=data)
+                return await send(url, url_vars=url_vars, data=data)
             except gidgethub.GitHubBroken as error:
                 failure = error
             finally:
-                _CREATING.reset(creating)
-            if (found := await existing()) is not None:
+                _WRITING_ONCE.reset(writing)
+            if (found := await done()) is not None:
                 return found
             status = int(failure.status_code)
             delay = retry_delay(status, failure.headers, None, attempt, self._policy, self._clock())
@@ -199,8 +212,8 @@ class GitHubClient(gidgethub.httpx.GitHubAPI):
         self, *, method: str, url: str, exception: gidgethub.HTTPException, attempt: int
     ) -> bool:
         status = int(exception.status_code)
-        if status >= 500 and _CREATING.get():
-            return False  # it may have been carried out: `create` looks before it retries
+        if status >= 500 and _WRITING_ONCE.get():
+            return False  # it may have been carried out: `once` looks before it retries
         if status == 401 and self._on_unauthorized is not None and attempt == 1:
             # The cached token was revoked or expired early: drop it and try once with a new one.
             self._on_unauthorized()

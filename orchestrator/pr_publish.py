@@ -81,8 +81,18 @@ async def publish(ctx: NodeContext) -> Published:
     batches = annotation_batches(output.annotations) or [()]
     sent = await _batches_sent(ctx)
     path = {"owner": owner, "repo": name, "id": str(check.github_id)}
+    check_run = "/repos/{owner}/{repo}/check-runs/{id}"
+
+    async def annotations_on_run() -> int:
+        run = await gh.getitem(check_run, url_vars=path)
+        return int((run.get("output") or {}).get("annotations_count") or 0)
+
+    # A publish tried again may have sent a batch it had no time to record: GitHub counts them.
+    on_run = await annotations_on_run() if sent or ctx.attempt > 1 else 0
+    annotated = 0  # annotations on the run before each batch
     for index, batch in enumerate(batches):
-        if index in sent:
+        annotated += len(batch)
+        if index in sent or (batch and annotated <= on_run):
             continue  # a retried publish: GitHub appends annotations, so never send one twice
         data: dict[str, Any] = {
             "output": {"title": output.title, "summary": output.summary, "annotations": list(batch)}
@@ -95,7 +105,17 @@ async def publish(ctx: NodeContext) -> Published:
             )
             if actions := fix_actions(comparison):
                 data["actions"] = actions
-        await gh.patch("/repos/{owner}/{repo}/check-runs/{id}", url_vars=path, data=data)
+        if batch:
+            expected = annotated
+
+            async def appended() -> int | None:
+                # Carried out but answered 5xx: GitHub holds the batch already.
+                count = await annotations_on_run()
+                return count if count >= expected else None
+
+            await gh.once("PATCH", check_run, path, data=data, done=appended)
+        else:
+            await gh.patch(check_run, url_vars=path, data=data)
         await ctx.progress({"annotation_batch": index})
     comment_id = None
     if build.pr_number is not None and outcome.skipped is None:

@@ -5,6 +5,7 @@ refusing. Every row ends with one check run per head and at most one comment."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import pytest
@@ -103,6 +104,27 @@ async def test_a_creation_github_made_but_answered_502_is_found_not_repeated(
     assert (run.status, run.conclusion) == ("completed", "failure")
     assert len(comments(hub)) == 1
     assert len(hub.calls_for(operation_id)) == 1  # found again, not created a second time
+
+
+async def test_annotations_github_appended_but_answered_502_are_not_appended_again(loop, chaos):
+    hub, deliver = loop
+    open_pull_request(hub)
+    hub.inject("checks/update", status=502, applied=True)
+    await deliver(hub.pull_request_event(REPO, 1))
+    [run] = hub.check_runs(REPO)
+    notes = [json.dumps(note, sort_keys=True) for note in run.annotations]
+    repeated = len(notes) - len(set(notes))
+    chaos.record(
+        SECTION,
+        "annotation batch applied, answered 502: annotations repeated",
+        repeated,
+        target="0",
+        ok=not repeated,
+    )
+    assert notes and not repeated
+    assert (run.status, run.conclusion) == ("completed", "failure")
+    # The one update carried the batch and the conclusion; it was found, not sent again.
+    assert [call.status for call in hub.calls_for("checks/update")] == [502]
 
 
 async def test_rate_limits_on_writes_are_waited_out(loop, chaos):
@@ -242,3 +264,17 @@ async def test_an_installation_suspended_mid_build_gives_up_without_retrying(loo
     assert delivery.status is DeliveryStatus.PROCESSED
     assert len(hub.check_runs(REPO)) == 1 and comments(hub) == []
     assert refused <= 3  # refusals are answers: no retry storm
+
+    # Unsuspended: the scan the suspension cut off runs again and completes its check run.
+    hub.suspend(installation, suspended=False)
+    await deliver(hub.installation_event(installation, "unsuspend"))
+    [run] = hub.check_runs(REPO)
+    chaos.record(
+        SECTION,
+        "installation unsuspended: the check run left in progress",
+        f"{run.status}, {run.conclusion}",
+        target="completed",
+        ok=run.status == "completed",
+    )
+    assert (run.status, run.conclusion) == ("completed", "failure")
+    assert len(comments(hub)) == 1
