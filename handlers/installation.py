@@ -8,14 +8,17 @@ from gidgethub import sansio
 from gidgethub.abc import GitHubAPI
 from gidgethub.routing import Router
 from sqlalchemy import delete
-from sqlmodel import col
+from sqlmodel import col, select
 
 from bot.db import Database
-from bot.models import Installation, Repository, utcnow
+from bot.models import Installation, PullRequest, Repository, utcnow
 from handlers.context import HandlerContext
+from handlers.pull_request import scan_commit
 from handlers.records import upsert
 
 router = Router()
+
+RESUMED_AT_MOST = 50  # open pull requests (the latest updated) scanned again on unsuspend
 
 
 @router.register("installation", action="created")
@@ -33,6 +36,42 @@ async def forget_installation(event: sansio.Event, gh: GitHubAPI, ctx: HandlerCo
 @router.register("installation", action="unsuspend")
 async def mark_suspension(event: sansio.Event, gh: GitHubAPI, ctx: HandlerContext) -> None:
     await save_installation(ctx.db, event.data["installation"])
+    if event.data["action"] == "unsuspend":
+        await resume_scans(ctx, gh, event.data)
+
+
+async def resume_scans(ctx: HandlerContext, gh: GitHubAPI, payload: dict[str, Any]) -> int:
+    """Scan again the open pull requests whose head has no scan that finished or is under way.
+
+    GitHub refuses every call of a suspended installation, so a scan the suspension cut
+    off left its check run in progress; the new build takes the same check run over and
+    completes it. Heads already scanned, or being scanned, are left alone.
+    """
+    installation_id = payload["installation"]["id"]
+    async with ctx.db.session() as session:
+        pulls = (
+            await session.exec(
+                select(PullRequest.repository_id, PullRequest.number, PullRequest.head_sha)
+                .join(Repository, col(Repository.id) == col(PullRequest.repository_id))
+                .where(Repository.installation_id == installation_id, col(PullRequest.open))
+                .order_by(col(PullRequest.updated_at).desc())
+                .limit(RESUMED_AT_MOST)
+            )
+        ).all()
+    started = 0
+    for repository_id, number, head_sha in pulls:
+        build_id = await scan_commit(
+            ctx,
+            installation_id=installation_id,
+            repository_id=repository_id,
+            head_sha=head_sha,
+            pr_number=number,
+            trigger="installation.unsuspend",
+            requester=(payload.get("sender") or {}).get("login"),
+            gh=gh,
+        )
+        started += build_id is not None
+    return started
 
 
 @router.register("installation_repositories", action="added")
