@@ -7,13 +7,14 @@ A mixin of the build runner (`executor.BuildRunner`), which provides `change`,
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
 
 from bot import metrics
-from bot.github import describe, is_answer
+from bot.github import RateLimited, describe, is_answer
 from bot.models import Build, BuildMode, BuildStatus, Task, TaskStatus
 from orchestrator.dag import Dag, FailurePolicy, Node
 from orchestrator.events import EventType
@@ -40,6 +41,10 @@ class Outcome:
     dag: Dag | None = None
 
 
+# How often one node run waits out GitHub's rate limit (each wait up to its reset, an hour at most).
+MAX_RATE_LIMIT_WAITS = 3
+
+
 class NodeSteps:
     """How the build runner runs a single node."""
 
@@ -56,6 +61,7 @@ class NodeSteps:
         self, build: Build, dag: Dag, node: Node, tasks: dict[str, Task]
     ) -> Outcome:
         attempts = tasks[node.key].attempts
+        waits = 0  # for GitHub's quota: not failures, so they use none of the node's retries
         # Each node runs in its own asyncio task, so these stay on its own log lines.
         structlog.contextvars.bind_contextvars(task_id=tasks[node.key].id, task=node.key)
         while True:
@@ -79,13 +85,26 @@ class NodeSteps:
                 Exception
             ) as error:  # a node's failure is data: recorded, retried or handled by policy
                 detail = describe(error)
+                if isinstance(error, RateLimited) and waits < MAX_RATE_LIMIT_WAITS:
+                    # GitHub said until when: asking again sooner would only be refused again.
+                    waits += 1
+                    delay = max(0.0, error.retry_at - time.time())
+                    await self.change(
+                        Change(
+                            EventType.NODE_RETRY_SCHEDULED,
+                            task=TaskChange(node.key, TaskStatus.PENDING, error=detail),
+                            data={"attempt": attempts, "delay": delay, "error": detail},
+                        )
+                    )
+                    await asyncio.sleep(delay)
+                    continue
                 if node.gate:
                     return await self._blocked(node, f"gate raised {detail}")
                 # GitHub's 4xx answers stay the same however often the node asks again.
                 retryable = (
                     error.retryable if isinstance(error, NodeFailure) else not is_answer(error)
                 )
-                if retryable and attempts <= node.retries:
+                if retryable and attempts - waits <= node.retries:
                     delay = node.retry_delay(attempts)
                     await self.change(
                         Change(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from pathlib import Path
 
 import structlog
 
+from bot.github import RateLimited
 from orchestrator.dag import Dag, FailurePolicy, Node
 from orchestrator.nodes import GateDecision, NodeContext, NodeFailure, Replan
 
@@ -114,3 +116,11 @@ async def hold_sandbox(ctx: NodeContext) -> dict:
         opened_sandboxes[ctx.build.id] = sandbox.id
         await wait_for_release(ctx)
     return {}
+
+
+async def rate_limited(ctx: NodeContext) -> dict:
+    """Refused by GitHub's primary rate limit once, until `wait` seconds from now; then succeeds."""
+    attempts[(ctx.build.id, ctx.node.key)] += 1
+    if attempts[(ctx.build.id, ctx.node.key)] == 1:
+        raise RateLimited(time.time() + float(ctx.node.params.get("wait", "0.3")))
+    return {"attempt": ctx.attempt, "at": time.time()}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 
 import pytest
@@ -130,6 +131,17 @@ async def test_a_flaky_node_is_retried_with_backoff_until_it_succeeds(ctx):
     assert tasks["a"].attempts == 3
     delays = [e.data["delay"] for e in events if e.type == EventType.NODE_RETRY_SCHEDULED]
     assert delays == [0.01, 0.02]
+
+
+async def test_a_node_github_rate_limits_waits_until_the_reset_without_using_a_retry(ctx):
+    build = await start(ctx, chain(n("a", "rate_limited", retries=0, params={"wait": "0.3"})))
+    refused_at = time.time()
+    assert await run_build(ctx, build.id) == "succeeded"
+    _, tasks, events = await state(ctx, build.id)
+    [scheduled] = [e for e in events if e.type == EventType.NODE_RETRY_SCHEDULED]
+    assert 0.2 < scheduled.data["delay"] <= 0.3 and "rate limit" in scheduled.data["error"]
+    assert tasks["a"].result["at"] >= refused_at + 0.25  # not asked again before the reset
+    assert tasks["a"].attempts == 2
 
 
 async def test_exhausted_retries_fail_the_build_and_skip_dependents(ctx):
