@@ -40,11 +40,9 @@ from bench.intake_bench import bench_database  # noqa: E402
 from bot import inbox, queue  # noqa: E402
 from bot.db import Database  # noqa: E402
 from bot.models import Delivery  # noqa: E402
-from tests.open_loop import clarity_process  # noqa: E402
+from tests.open_loop import clarity_process, cpu_seconds  # noqa: E402
 from tests.services import redis_url  # noqa: E402
 from tests.webhook_fixtures import fixture  # noqa: E402
-
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def deliveries(count: int) -> list[Delivery]:
@@ -79,12 +77,6 @@ def deliveries(count: int) -> list[Delivery]:
             )
         )
     return made
-
-
-def cpu_seconds(pid: int) -> tuple[float, float]:
-    """(user, kernel) CPU seconds of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) / TICKS, int(fields[12]) / TICKS  # utime, stime
 
 
 async def run_jobs(
@@ -159,7 +151,9 @@ def main() -> int:
             "CLARITY_DATABASE_URL": database,
             "CLARITY_REDIS_URL": redis_url(),
         }
-        rounds = [asyncio.run(one_round(database, env, args.deliveries)) for _ in range(args.rounds)]
+        rounds = [
+            asyncio.run(one_round(database, env, args.deliveries)) for _ in range(args.rounds)
+        ]
 
     print(f"{args.deliveries} deliveries per worker and round, {args.rounds} rounds (best shown)")
     print(f"{'':24} {'CPU ms/delivery':>16} {'of it kernel':>13} {'deliveries/s':>13}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import multiprocessing
+import os
 import statistics
 import subprocess
 import sys
@@ -169,6 +170,13 @@ def open_loop_apart(url: str, requests: Sequence[bytes], rate: float) -> Answers
 
 def _open_loop_here(url: str, requests: list[bytes], rate: float) -> Answers:
     return asyncio.run(open_loop(url, requests, rate))
+
+
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """(user, kernel) CPU seconds a process has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / ticks, int(fields[12]) / ticks  # utime, stime
 
 
 def percentile(values: Sequence[float], q: float) -> float:

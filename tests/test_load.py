@@ -36,6 +36,7 @@ from localhub.webhooks import load_fixture, serialise
 from tests.chaos_report import scale, sized
 from tests.open_loop import (
     clarity_process,
+    cpu_seconds,
     open_loop,
     open_loop_apart,
     percentile,
@@ -354,6 +355,8 @@ async def test_deliveries_and_pull_request_scans_under_load(chaos, postgresql_da
         pr_guids: list[str] = []
         pr_statuses: list[int] = []
         pids = {"server": server.pid, **{f"worker {i + 1}": w.pid for i, w in enumerate(workers)}}
+        used_before = {name: sum(cpu_seconds(pid)) for name, pid in pids.items()}
+        harness_before, threads = time.process_time(), threading.active_count()
         with MemorySampler(pids) as memory:
             start = time.perf_counter() + 0.05
             pull_requests = [
@@ -362,6 +365,10 @@ async def test_deliveries_and_pull_request_scans_under_load(chaos, postgresql_da
             ]
             answers = await asyncio.to_thread(open_loop_apart, url, [raw for _, raw in load], RATE)
             sent_for, sends_ended = time.perf_counter() - start, datetime.now(UTC)
+            used = {name: sum(cpu_seconds(pid)) - used_before[name] for name, pid in pids.items()}
+            used["this test process (GitHub stand-in, watcher)"] = (
+                time.process_time() - harness_before
+            )
             await asyncio.gather(*pull_requests)
         watcher.cancel()
 
@@ -435,6 +442,9 @@ async def test_deliveries_and_pull_request_scans_under_load(chaos, postgresql_da
         target=f"<= {COMPLETED_P95_S:.0f}",
         ok=percentile(completed, 0.95) <= COMPLETED_P95_S,
     )
+    for name, seconds in used.items():
+        record(SECTION, f"CPU while sending: {name} (s)", seconds)
+    record(SECTION, "threads in the test process at the start", threads)
     growths = {}
     for name in pids:
         first, last = memory.growth(name)
