@@ -94,6 +94,9 @@ class Answers:
     """What the server answered: latencies (ms, from each scheduled send) and status codes."""
 
     latencies: list[float] = field(default_factory=list)
+    # ms between each request's scheduled time and its first byte leaving the sender: the
+    # sender's own delay, part of its latency (a busy machine delays the sender too).
+    lateness: list[float] = field(default_factory=list)
     statuses: Counter[int] = field(default_factory=Counter)
     status_of: dict[int, int] = field(default_factory=dict)  # request index -> status code
     errors: int = 0  # connections that failed before an answer
@@ -122,6 +125,7 @@ async def open_loop(url: str, requests: Sequence[bytes], rate: float) -> Answers
 
     async def one(i: int, scheduled: float) -> None:
         connection = idle.pop() if idle else await fresh()
+        answers.lateness.append((time.perf_counter() - scheduled) * 1000)
         try:
             try:
                 status = await connection.send(requests[i])
