@@ -95,6 +95,23 @@ def bench_database():
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def bench_environment(database: str) -> dict[str, str]:
+    """What `clarity serve` and `clarity worker` need: an App key made for the run, the
+    benchmark's database, the local Redis and a queue prefix of the run's own."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return {
+        **os.environ,
+        "CLARITY_APP_ID": "1",
+        "CLARITY_PRIVATE_KEY": key.decode(),
+        "CLARITY_WEBHOOK_SECRETS": SECRET,
+        "CLARITY_DATABASE_URL": database,
+        "CLARITY_REDIS_URL": redis_url(),
+        "CLARITY_QUEUE_PREFIX": f"clarity-bench-{uuid.uuid4().hex[:6]}",
+    }
+
+
 async def open_loop(url: str, rate: float, seconds: float) -> tuple[list[float], int]:
     """Distinct signed deliveries at a fixed rate (see `tests.open_loop`); latencies in ms, errors."""
     host = url.removeprefix("http://")
@@ -175,19 +192,8 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=32)
     args = parser.parse_args()
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
     with bench_database() as database:
-        env = {
-            **os.environ,
-            "CLARITY_APP_ID": "1",
-            "CLARITY_PRIVATE_KEY": key.decode(),
-            "CLARITY_WEBHOOK_SECRETS": SECRET,
-            "DATABASE_URL": database,
-            "REDIS_URL": redis_url(),
-            "CLARITY_QUEUE_PREFIX": f"clarity-bench-{uuid.uuid4().hex[:6]}",
-        }
+        env = bench_environment(database)
         results = {}
         for name, command in (
             (

@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import hashlib
 import json
-import os
 import sys
 import time
 import uuid
@@ -28,20 +27,16 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from arq.constants import result_key_prefix  # noqa: E402
 
-from bench.intake_bench import bench_database  # noqa: E402
+from bench.intake_bench import bench_database, bench_environment  # noqa: E402
 from bot import inbox, queue  # noqa: E402
 from bot.db import Database  # noqa: E402
 from bot.models import Delivery  # noqa: E402
 from tests.open_loop import clarity_process, cpu_seconds  # noqa: E402
-from tests.services import redis_url  # noqa: E402
 from tests.webhook_fixtures import fixture  # noqa: E402
 
 
@@ -139,18 +134,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
     with bench_database() as database:
-        env = {
-            **os.environ,
-            "CLARITY_APP_ID": "1",
-            "CLARITY_PRIVATE_KEY": key.decode(),
-            "CLARITY_WEBHOOK_SECRETS": "bench-webhook-secret-0123456789",
-            "CLARITY_DATABASE_URL": database,
-            "CLARITY_REDIS_URL": redis_url(),
-        }
+        env = bench_environment(database)
         rounds = [
             asyncio.run(one_round(database, env, args.deliveries)) for _ in range(args.rounds)
         ]

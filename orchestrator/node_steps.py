@@ -85,27 +85,20 @@ class NodeSteps:
                 Exception
             ) as error:  # a node's failure is data: recorded, retried or handled by policy
                 detail = describe(error)
-                if isinstance(error, RateLimited) and waits < MAX_RATE_LIMIT_WAITS:
-                    # GitHub said until when: asking again sooner would only be refused again.
-                    waits += 1
-                    delay = max(0.0, error.retry_at - time.time())
-                    await self.change(
-                        Change(
-                            EventType.NODE_RETRY_SCHEDULED,
-                            task=TaskChange(node.key, TaskStatus.PENDING, error=detail),
-                            data={"attempt": attempts, "delay": delay, "error": detail},
-                        )
-                    )
-                    await asyncio.sleep(delay)
-                    continue
-                if node.gate:
+                rate_limited = isinstance(error, RateLimited) and waits < MAX_RATE_LIMIT_WAITS
+                if node.gate and not rate_limited:
                     return await self._blocked(node, f"gate raised {detail}")
                 # GitHub's 4xx answers stay the same however often the node asks again.
                 retryable = (
                     error.retryable if isinstance(error, NodeFailure) else not is_answer(error)
                 )
-                if retryable and attempts - waits <= node.retries:
-                    delay = node.retry_delay(attempts)
+                if rate_limited or (retryable and attempts - waits <= node.retries):
+                    if isinstance(error, RateLimited) and rate_limited:
+                        # GitHub said until when: asking again sooner would only be refused.
+                        waits += 1
+                        delay = max(0.0, error.retry_at - time.time())
+                    else:
+                        delay = node.retry_delay(attempts)
                     await self.change(
                         Change(
                             EventType.NODE_RETRY_SCHEDULED,
