@@ -85,18 +85,22 @@ class NodeSteps:
                 Exception
             ) as error:  # a node's failure is data: recorded, retried or handled by policy
                 detail = describe(error)
-                rate_limited = isinstance(error, RateLimited) and waits < MAX_RATE_LIMIT_WAITS
-                if node.gate and not rate_limited:
+                # GitHub's rate limit says until when: asking again sooner would be refused.
+                reset_at = (
+                    error.retry_at
+                    if isinstance(error, RateLimited) and waits < MAX_RATE_LIMIT_WAITS
+                    else None
+                )
+                if node.gate and reset_at is None:
                     return await self._blocked(node, f"gate raised {detail}")
                 # GitHub's 4xx answers stay the same however often the node asks again.
                 retryable = (
                     error.retryable if isinstance(error, NodeFailure) else not is_answer(error)
                 )
-                if rate_limited or (retryable and attempts - waits <= node.retries):
-                    if isinstance(error, RateLimited) and rate_limited:
-                        # GitHub said until when: asking again sooner would only be refused.
+                if reset_at is not None or (retryable and attempts - waits <= node.retries):
+                    if reset_at is not None:
                         waits += 1
-                        delay = max(0.0, error.retry_at - time.time())
+                        delay = max(0.0, reset_at - time.time())
                     else:
                         delay = node.retry_delay(attempts)
                     await self.change(

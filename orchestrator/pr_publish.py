@@ -12,11 +12,9 @@ from typing import Any
 
 import gidgethub
 from pydantic import BaseModel
-from sqlmodel import select
 
 from bot.github import describe, is_answer
-from bot.models import Build, BuildEvent, PullRequest, Repository, utcnow
-from orchestrator.events import EventType
+from bot.models import Build, PullRequest, Repository, utcnow
 from orchestrator.head import pull_request_of
 from orchestrator.hooks import FailureContext
 from orchestrator.nodes import NodeContext
@@ -79,7 +77,6 @@ async def publish(ctx: NodeContext) -> Published:
             changed=changed,
         )
     batches = annotation_batches(output.annotations) or [()]
-    sent = await _batches_sent(ctx)
     path = {"owner": owner, "repo": name, "id": str(check.github_id)}
     check_run = "/repos/{owner}/{repo}/check-runs/{id}"
 
@@ -87,13 +84,14 @@ async def publish(ctx: NodeContext) -> Published:
         run = await gh.getitem(check_run, url_vars=path)
         return int((run.get("output") or {}).get("annotations_count") or 0)
 
-    # A publish tried again may have sent a batch it had no time to record: GitHub counts them.
-    on_run = await annotations_on_run() if sent or ctx.attempt > 1 else 0
-    annotated = 0  # annotations on the run before each batch
+    # A publish tried again (a retry, or a resume after its worker died) may have sent some
+    # batches already; GitHub appends annotations, so its count says which to skip.
+    on_run = await annotations_on_run() if ctx.attempt > 1 else 0
+    annotated = 0  # annotations on the run up to and with each batch
     for index, batch in enumerate(batches):
         annotated += len(batch)
-        if index in sent or (batch and annotated <= on_run):
-            continue  # a retried publish: GitHub appends annotations, so never send one twice
+        if batch and annotated <= on_run:
+            continue
         data: dict[str, Any] = {
             "output": {"title": output.title, "summary": output.summary, "annotations": list(batch)}
         }
@@ -136,20 +134,6 @@ async def publish(ctx: NodeContext) -> Published:
     return Published(
         check_run_id=check.github_id, annotations=len(output.annotations), comment_id=comment_id
     )
-
-
-async def _batches_sent(ctx: NodeContext) -> set[int]:
-    async with ctx.services["db"].session() as session:
-        events = await session.exec(
-            select(BuildEvent).where(
-                BuildEvent.build_id == ctx.build.id, BuildEvent.type == EventType.NODE_PROGRESS
-            )
-        )
-        return {
-            e.data["annotation_batch"]
-            for e in events
-            if e.data.get("node") == "publish" and "annotation_batch" in e.data
-        }
 
 
 async def _sticky_comment(
